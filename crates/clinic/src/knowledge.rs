@@ -1,0 +1,503 @@
+//! Loading, indexing and validating a knowledge set.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::path::Path;
+
+use serde::de::DeserializeOwned;
+
+use crate::model::{Case, Disease, Exam, Finding, FindingKind, Manifest};
+use crate::{ClinicError, text};
+
+/// Index of a finding in [`Knowledge::findings`].
+pub type FindingIdx = u32;
+/// Index of an exam in [`Knowledge::exams`].
+pub type ExamIdx = u32;
+/// Index of a case (task) in [`Knowledge::cases`].
+pub type TaskIdx = u32;
+
+/// The files of a knowledge set, in load order.
+pub const FILES: [&str; 5] = [
+    "manifest.json",
+    "findings.json",
+    "exams.json",
+    "diseases.json",
+    "cases.json",
+];
+
+/// One inconsistency in a knowledge set, naming the file and record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// File name, e.g. "cases.json".
+    pub file: &'static str,
+    /// Record id.
+    pub record: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} [{}]: {}", self.file, self.record, self.message)
+    }
+}
+
+/// An immutable, validated and indexed knowledge set shared by all episodes.
+#[derive(Debug)]
+pub struct Knowledge {
+    /// Version and vocabularies.
+    pub manifest: Manifest,
+    /// All findings.
+    pub findings: Vec<Finding>,
+    /// The exam catalog.
+    pub exams: Vec<Exam>,
+    /// All diseases.
+    pub diseases: Vec<Disease>,
+    /// All cases; a case's index is its [`TaskIdx`].
+    pub cases: Vec<Case>,
+    finding_by_id: HashMap<String, FindingIdx>,
+    exam_by_id: HashMap<String, ExamIdx>,
+    disease_by_id: HashMap<String, u32>,
+    task_by_id: HashMap<String, TaskIdx>,
+    /// Normalised disease names, synonyms and codes → disease index.
+    disease_by_name: HashMap<String, u32>,
+}
+
+macro_rules! embedded {
+    ($($file:literal),*) => {
+        [$(($file, include_str!(concat!("../../../knowledge/", $file)))),*]
+    };
+}
+
+impl Knowledge {
+    /// The knowledge set compiled into the binary (the committed `knowledge/` directory).
+    pub fn embedded() -> Result<Self, ClinicError> {
+        let files = embedded!(
+            "manifest.json",
+            "findings.json",
+            "exams.json",
+            "diseases.json",
+            "cases.json"
+        );
+        Self::from_sources(|name| {
+            files
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, s)| (*s).to_string())
+                .ok_or_else(|| ClinicError::Io {
+                    path: name.into(),
+                    source: std::io::ErrorKind::NotFound.into(),
+                })
+        })
+    }
+
+    /// Loads a knowledge directory holding the files of [`FILES`].
+    pub fn load_dir(dir: &Path) -> Result<Self, ClinicError> {
+        Self::from_sources(|name| {
+            let path = dir.join(name);
+            std::fs::read_to_string(&path).map_err(|source| ClinicError::Io { path, source })
+        })
+    }
+
+    fn from_sources(
+        mut read: impl FnMut(&'static str) -> Result<String, ClinicError>,
+    ) -> Result<Self, ClinicError> {
+        fn parse<T: DeserializeOwned>(file: &str, text: &str) -> Result<T, ClinicError> {
+            serde_json::from_str(text).map_err(|source| ClinicError::Parse {
+                file: file.to_string(),
+                source,
+            })
+        }
+        let [m, f, e, d, c] = FILES;
+        Self::new(
+            parse(m, &read(m)?)?,
+            parse(f, &read(f)?)?,
+            parse(e, &read(e)?)?,
+            parse(d, &read(d)?)?,
+            parse(c, &read(c)?)?,
+        )
+    }
+
+    /// Indexes and validates parsed records.
+    pub fn new(
+        manifest: Manifest,
+        findings: Vec<Finding>,
+        exams: Vec<Exam>,
+        diseases: Vec<Disease>,
+        cases: Vec<Case>,
+    ) -> Result<Self, ClinicError> {
+        let mut problems = Vec::new();
+        let finding_by_id = index("findings.json", &findings, |f| &f.id, &mut problems);
+        let exam_by_id = index("exams.json", &exams, |e| &e.id, &mut problems);
+        let disease_by_id = index("diseases.json", &diseases, |d| &d.id, &mut problems);
+        let task_by_id = index("cases.json", &cases, |c| &c.id, &mut problems);
+
+        let mut disease_by_name = HashMap::new();
+        for (i, d) in diseases.iter().enumerate() {
+            let names = std::iter::once(&d.name)
+                .chain(&d.synonyms)
+                .chain(d.icd10.as_ref());
+            for name in names {
+                let key = text::normalize_joined(name);
+                if let Some(&other) = disease_by_name.get(&key)
+                    && other != i as u32
+                {
+                    problems.push(Problem {
+                        file: "diseases.json",
+                        record: d.id.clone(),
+                        message: format!(
+                            "name {name:?} also names disease {}",
+                            diseases[other as usize].id
+                        ),
+                    });
+                }
+                disease_by_name.insert(key, i as u32);
+            }
+        }
+
+        let knowledge = Knowledge {
+            manifest,
+            findings,
+            exams,
+            diseases,
+            cases,
+            finding_by_id,
+            exam_by_id,
+            disease_by_id,
+            task_by_id,
+            disease_by_name,
+        };
+        problems.extend(knowledge.check());
+        if problems.is_empty() {
+            Ok(knowledge)
+        } else {
+            Err(ClinicError::Invalid(problems))
+        }
+    }
+
+    /// Finding by id.
+    pub fn finding_idx(&self, id: &str) -> Option<FindingIdx> {
+        self.finding_by_id.get(id).copied()
+    }
+
+    /// Finding by index.
+    pub fn finding(&self, idx: FindingIdx) -> &Finding {
+        &self.findings[idx as usize]
+    }
+
+    /// Exam by id.
+    pub fn exam_idx(&self, id: &str) -> Option<ExamIdx> {
+        self.exam_by_id.get(id).copied()
+    }
+
+    /// Exam by index.
+    pub fn exam(&self, idx: ExamIdx) -> &Exam {
+        &self.exams[idx as usize]
+    }
+
+    /// Task by id.
+    pub fn task_idx(&self, id: &str) -> Option<TaskIdx> {
+        self.task_by_id.get(id).copied()
+    }
+
+    /// The case of a task.
+    pub fn case(&self, idx: TaskIdx) -> &Case {
+        &self.cases[idx as usize]
+    }
+
+    /// The disease of a case.
+    pub fn disease_of(&self, case: &Case) -> &Disease {
+        // Validated at load: every case names a known disease.
+        &self.diseases[self.disease_by_id[&case.disease] as usize]
+    }
+
+    /// The domain of a task.
+    pub fn domain_of(&self, idx: TaskIdx) -> &str {
+        &self.disease_of(self.case(idx)).domain
+    }
+
+    /// Resolves a free-text disease name, synonym or ICD-10-CM code to a disease.
+    pub fn resolve_disease(&self, name: &str) -> Option<&Disease> {
+        let key = text::normalize_joined(name);
+        self.disease_by_name
+            .get(&key)
+            .map(|&i| &self.diseases[i as usize])
+    }
+
+    /// Tasks of a domain and split (empty string: any), in file order.
+    pub fn tasks(&self, domain: &str, split: &str) -> Vec<TaskIdx> {
+        (0..self.cases.len() as TaskIdx)
+            .filter(|&t| {
+                (split.is_empty() || self.case(t).split == split)
+                    && (domain.is_empty() || self.domain_of(t) == domain)
+            })
+            .collect()
+    }
+
+    /// Consistency checks beyond what parsing guarantees.
+    fn check(&self) -> Vec<Problem> {
+        let mut out = Vec::new();
+        let mut problem = |file, record: &str, message: String| {
+            out.push(Problem {
+                file,
+                record: record.to_string(),
+                message,
+            })
+        };
+        let domains: HashSet<&str> = self.manifest.domains.iter().map(String::as_str).collect();
+        let splits: HashSet<&str> = self.manifest.splits.iter().map(String::as_str).collect();
+
+        for f in &self.findings {
+            match f.kind {
+                FindingKind::Symptom if f.lay.is_empty() => {
+                    problem("findings.json", &f.id, "a symptom needs lay phrases".into())
+                }
+                FindingKind::Sign | FindingKind::Laboratory | FindingKind::Imaging
+                    if f.exams.is_empty() =>
+                {
+                    problem(
+                        "findings.json",
+                        &f.id,
+                        format!("a {} finding needs an exam", f.kind.as_str()),
+                    )
+                }
+                _ => {}
+            }
+            for e in &f.exams {
+                match self.exam_idx(e) {
+                    None => problem("findings.json", &f.id, format!("unknown exam {e:?}")),
+                    Some(x) => {
+                        let exam = self.exam(x);
+                        match (&f.analyte, f.kind) {
+                            (Some(a), _) if !exam.analytes.iter().any(|an| &an.id == a) => problem(
+                                "findings.json",
+                                &f.id,
+                                format!("exam {e:?} has no analyte {a:?}"),
+                            ),
+                            (None, FindingKind::Laboratory) if !exam.analytes.is_empty() => {
+                                problem(
+                                    "findings.json",
+                                    &f.id,
+                                    "a laboratory finding of an analyte panel needs `analyte`"
+                                        .into(),
+                                )
+                            }
+                            (None, FindingKind::Sign | FindingKind::Imaging)
+                                if f.report.is_none() =>
+                            {
+                                problem("findings.json", &f.id, "needs a `report`".into())
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+            }
+        }
+        for e in &self.exams {
+            if e.discomfort > 3 {
+                problem("exams.json", &e.id, "discomfort must be 0..=3".into());
+            }
+            if !(e.cost_usd.is_finite() && e.cost_usd >= 0.0) {
+                problem("exams.json", &e.id, "cost_usd must be >= 0".into());
+            }
+            for a in &e.analytes {
+                for r in std::iter::once(a.range).chain(a.female) {
+                    if r.low.partial_cmp(&r.high).is_none_or(|o| o.is_gt()) {
+                        problem("exams.json", &e.id, format!("analyte {}: low > high", a.id));
+                    }
+                }
+            }
+        }
+        for d in &self.diseases {
+            if !domains.contains(d.domain.as_str()) {
+                problem(
+                    "diseases.json",
+                    &d.id,
+                    format!("unknown domain {:?}", d.domain),
+                );
+            }
+            if let Some(code) = &d.icd10
+                && !is_icd10(code)
+            {
+                problem(
+                    "diseases.json",
+                    &d.id,
+                    format!("{code:?} is not an ICD-10-CM code"),
+                );
+            }
+            for df in &d.findings {
+                if self.finding_idx(&df.finding).is_none() {
+                    problem(
+                        "diseases.json",
+                        &d.id,
+                        format!("unknown finding {:?}", df.finding),
+                    );
+                }
+                if !(df.frequency > 0.0 && df.frequency <= 1.0) {
+                    problem(
+                        "diseases.json",
+                        &d.id,
+                        format!("frequency of {} outside (0, 1]", df.finding),
+                    );
+                }
+            }
+        }
+        for c in &self.cases {
+            if !self.disease_by_id.contains_key(&c.disease) {
+                problem(
+                    "cases.json",
+                    &c.id,
+                    format!("unknown disease {:?}", c.disease),
+                );
+            }
+            if !splits.contains(c.split.as_str()) {
+                problem("cases.json", &c.id, format!("unknown split {:?}", c.split));
+            }
+            if !(1..=3).contains(&c.difficulty) {
+                problem("cases.json", &c.id, "difficulty must be 1..=3".into());
+            }
+            if c.findings.is_empty() {
+                problem("cases.json", &c.id, "a case needs findings".into());
+            }
+            let mut seen = HashSet::new();
+            for cf in &c.findings {
+                if !seen.insert(cf.finding.as_str()) {
+                    problem("cases.json", &c.id, format!("{} listed twice", cf.finding));
+                }
+                let Some(fi) = self.finding_idx(&cf.finding) else {
+                    problem(
+                        "cases.json",
+                        &c.id,
+                        format!("unknown finding {:?}", cf.finding),
+                    );
+                    continue;
+                };
+                let f = self.finding(fi);
+                if f.kind == FindingKind::Laboratory && f.analyte.is_some() && cf.value.is_none() {
+                    problem(
+                        "cases.json",
+                        &c.id,
+                        format!("laboratory finding {} needs a value", cf.finding),
+                    );
+                }
+            }
+            for n in &c.negatives {
+                if self.finding_idx(n).is_none() {
+                    problem("cases.json", &c.id, format!("unknown negative {n:?}"));
+                }
+                if seen.contains(n.as_str()) {
+                    problem(
+                        "cases.json",
+                        &c.id,
+                        format!("{n} is both present and negative"),
+                    );
+                }
+            }
+        }
+        out
+    }
+}
+
+fn index<T>(
+    file: &'static str,
+    items: &[T],
+    id: impl Fn(&T) -> &String,
+    problems: &mut Vec<Problem>,
+) -> HashMap<String, u32> {
+    let mut map = HashMap::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        if map.insert(id(item).clone(), i as u32).is_some() {
+            problems.push(Problem {
+                file,
+                record: id(item).clone(),
+                message: "duplicate id".into(),
+            });
+        }
+    }
+    map
+}
+
+/// Shape of an ICD-10-CM code: letter, two characters, optional dot and up to four more.
+fn is_icd10(code: &str) -> bool {
+    let b = code.as_bytes();
+    let head = b.len() >= 3
+        && b[0].is_ascii_uppercase()
+        && b[1].is_ascii_digit()
+        && b[2].is_ascii_alphanumeric();
+    let tail = &code[3.min(code.len())..];
+    head && (tail.is_empty()
+        || (tail.starts_with('.')
+            && (2..=5).contains(&tail.len())
+            && tail[1..].bytes().all(|c| c.is_ascii_alphanumeric())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn icd10_shapes() {
+        for ok in ["I21.9", "J18", "A41.51", "M05.79", "E11.65", "Z00.00"] {
+            assert!(is_icd10(ok), "{ok}");
+        }
+        for bad in ["", "21.9", "I2", "I21.", "i21.9", "I21.12345", "I21-9"] {
+            assert!(!is_icd10(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn embedded_knowledge_loads_and_is_consistent() {
+        let k = Knowledge::embedded().expect("embedded knowledge is valid");
+        assert!(k.cases.len() >= 12);
+        let domains: HashSet<&str> = (0..k.cases.len() as u32).map(|t| k.domain_of(t)).collect();
+        assert!(domains.len() >= 3, "{domains:?}");
+    }
+
+    #[test]
+    fn broken_references_are_reported_with_file_and_record() {
+        let k = Knowledge::embedded().expect("embedded knowledge is valid");
+        let mut cases = k.cases.clone();
+        cases[0].findings[0].finding = "no_such_finding".into();
+        cases[1].split = "nowhere".into();
+        let err = Knowledge::new(
+            k.manifest.clone(),
+            k.findings.clone(),
+            k.exams.clone(),
+            k.diseases.clone(),
+            cases.clone(),
+        )
+        .expect_err("must fail");
+        let ClinicError::Invalid(problems) = err else {
+            panic!("wrong error {err}")
+        };
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.record == cases[0].id && p.message.contains("no_such_finding")),
+            "{problems:?}"
+        );
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.record == cases[1].id && p.message.contains("nowhere"))
+        );
+    }
+
+    #[test]
+    fn disease_names_resolve_through_synonyms_and_codes() {
+        let k = Knowledge::embedded().expect("embedded knowledge is valid");
+        for d in &k.diseases {
+            assert_eq!(k.resolve_disease(&d.name).map(|x| &x.id), Some(&d.id));
+            if let Some(code) = &d.icd10 {
+                assert_eq!(k.resolve_disease(code).map(|x| &x.id), Some(&d.id));
+            }
+            for s in &d.synonyms {
+                assert_eq!(
+                    k.resolve_disease(&s.to_uppercase()).map(|x| &x.id),
+                    Some(&d.id)
+                );
+            }
+        }
+        assert!(k.resolve_disease("definitely not a disease").is_none());
+    }
+}

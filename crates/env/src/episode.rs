@@ -1,0 +1,642 @@
+//! One episode: reset, step, observations, info and the trajectory.
+
+use std::sync::Arc;
+
+use medgym_clinic::{ExamIdx, FindingIdx, TaskIdx, text};
+use medgym_patient::{Attribute, Question};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+
+use crate::action::{self, Action};
+use crate::options::EpisodeOptions;
+use crate::reward::{self, Resolved, Reward};
+use crate::{EnvError, World};
+
+/// Longest accepted `top_k` of a search.
+pub const MAX_TOP_K: u32 = 10;
+
+/// How to start an episode.
+#[derive(Debug, Clone, Default)]
+pub struct ResetArgs {
+    /// A specific task; `None` samples one from `domain`/`split` with `seed`.
+    pub task_id: Option<String>,
+    /// Domain to sample from (empty: any).
+    pub domain: String,
+    /// Split to sample from (empty: "train").
+    pub split: String,
+    /// The episode's seed.
+    pub seed: u64,
+    /// Options (validated at reset).
+    pub options: EpisodeOptions,
+    /// Episode id for trajectories; `None` derives one from task and seed.
+    pub episode_id: Option<String>,
+}
+
+/// Whether the last action was accepted.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct Feedback {
+    /// False when the action was unparseable, unknown or not allowed.
+    pub valid: bool,
+    /// Why it was invalid, or a note.
+    pub message: String,
+}
+
+/// What the agent sees.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Observation {
+    /// The patient's or examiner's words.
+    pub text: String,
+    /// Turns taken so far.
+    pub turn: u32,
+    /// Money spent so far in USD.
+    pub cost_usd: f64,
+    /// Discomfort caused so far.
+    pub discomfort: u32,
+    /// Finding ids this observation affirmed.
+    pub revealed_findings: Vec<String>,
+    /// Finding ids this observation denied.
+    pub denied_findings: Vec<String>,
+    /// Validity of the action.
+    pub feedback: Feedback,
+}
+
+/// The hidden diagnosis, revealed at the end.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Truth {
+    /// Disease name.
+    pub name: String,
+    /// ICD-10-CM code (empty when the disease has none).
+    pub code: String,
+    /// Disease id.
+    pub disease_id: String,
+    /// Whether the primary diagnosis was right.
+    pub correct: bool,
+}
+
+/// Totals of a finished episode.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Totals {
+    /// Turns taken.
+    pub turns: u32,
+    /// Money spent.
+    pub cost_usd: f64,
+    /// Discomfort caused.
+    pub discomfort: u32,
+    /// Sum of step rewards.
+    pub total_reward: f64,
+}
+
+/// Episode information.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Info {
+    /// Task id.
+    pub task_id: String,
+    /// Domain.
+    pub domain: String,
+    /// Split.
+    pub split: String,
+    /// Seed.
+    pub seed: u64,
+    /// Episode id.
+    pub episode_id: String,
+    /// Ground truth, once the episode has ended.
+    pub truth: Option<Truth>,
+    /// Totals, once the episode has ended.
+    pub totals: Option<Totals>,
+    /// "max_turns" or "budget" when truncated.
+    pub truncation_reason: Option<&'static str>,
+}
+
+/// The result of a step.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StepOutcome {
+    /// What the agent sees.
+    pub observation: Observation,
+    /// The step reward (sum of `reward_components`).
+    pub reward: f64,
+    /// The reward term by term, in a fixed order.
+    pub reward_components: Vec<(&'static str, f64)>,
+    /// Ended by a diagnosis.
+    pub terminated: bool,
+    /// Ended by a limit.
+    pub truncated: bool,
+    /// Episode information.
+    pub info: Info,
+}
+
+/// One recorded step.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepRecord {
+    /// The action exactly as received (raw text kept verbatim).
+    pub action: Action,
+    /// What it produced.
+    pub outcome: StepOutcome,
+}
+
+/// A present finding of the revealed case.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CaseSummary {
+    /// Disease name.
+    pub diagnosis_name: String,
+    /// ICD-10-CM code.
+    pub diagnosis_code: String,
+    /// (id, name, kind) of each present finding.
+    pub findings: Vec<(String, String, &'static str)>,
+    /// Age.
+    pub age: u32,
+    /// Sex.
+    pub sex: &'static str,
+}
+
+/// The record of an episode.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Trajectory {
+    /// Episode id.
+    pub episode_id: String,
+    /// Reset information.
+    pub info: Info,
+    /// First observation.
+    pub initial_observation: Observation,
+    /// Steps in order.
+    pub steps: Vec<StepRecord>,
+    /// The hidden case, once the episode has ended.
+    pub case: Option<CaseSummary>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Status {
+    Running,
+    Terminated,
+    Truncated(&'static str),
+}
+
+#[derive(Debug)]
+struct Episode {
+    task: TaskIdx,
+    seed: u64,
+    episode_id: String,
+    options: EpisodeOptions,
+    rng: ChaCha8Rng,
+    turn: u32,
+    cost_usd: f64,
+    discomfort: u32,
+    total_reward: f64,
+    asked: Vec<(Vec<FindingIdx>, Attribute)>,
+    /// Findings of the last understood question, for follow-ups ("when did it start?").
+    topic: Vec<FindingIdx>,
+    exams: Vec<ExamIdx>,
+    useful_exams: u32,
+    status: Status,
+    correct: bool,
+    initial: Observation,
+    steps: Vec<StepRecord>,
+}
+
+/// A gymnasium-style environment holding at most one episode at a time.
+#[derive(Debug)]
+pub struct Env {
+    world: Arc<World>,
+    episode: Option<Episode>,
+}
+
+impl Env {
+    /// An environment over a shared world.
+    pub fn new(world: Arc<World>) -> Self {
+        Env {
+            world,
+            episode: None,
+        }
+    }
+
+    /// The shared world.
+    pub fn world(&self) -> &Arc<World> {
+        &self.world
+    }
+
+    /// Starts a new episode, dropping any previous one.
+    pub fn reset(&mut self, args: ResetArgs) -> Result<(Observation, Info), EnvError> {
+        args.options.validate()?;
+        let k = &self.world.knowledge;
+        let task = match args.task_id.as_deref().filter(|t| !t.is_empty()) {
+            Some(id) => k
+                .task_idx(id)
+                .ok_or_else(|| EnvError::UnknownTask(id.to_string()))?,
+            None => {
+                let split = if args.split.is_empty() {
+                    "train"
+                } else {
+                    &args.split
+                };
+                let tasks = k.tasks(&args.domain, split);
+                if tasks.is_empty() {
+                    return Err(EnvError::NoTasks {
+                        domain: args.domain.clone(),
+                        split: split.to_string(),
+                    });
+                }
+                // The task pick has its own stream so that the episode stream depends only on
+                // (seed, task): a GRPO group pinned to one task and seed replays exactly.
+                let mut pick = ChaCha8Rng::seed_from_u64(args.seed);
+                tasks[pick.random_range(0..tasks.len())]
+            }
+        };
+        let case = k.case(task);
+        let episode_id = args
+            .episode_id
+            .unwrap_or_else(|| format!("{}-{:016x}", case.id, args.seed));
+        let initial = Observation {
+            text: medgym_patient::presenting_complaint(case),
+            turn: 0,
+            cost_usd: 0.0,
+            discomfort: 0,
+            revealed_findings: Vec::new(),
+            denied_findings: Vec::new(),
+            feedback: Feedback {
+                valid: true,
+                message: String::new(),
+            },
+        };
+        let episode = Episode {
+            task,
+            seed: args.seed,
+            episode_id,
+            options: args.options,
+            rng: ChaCha8Rng::seed_from_u64(mix(args.seed, fnv(&case.id))),
+            turn: 0,
+            cost_usd: 0.0,
+            discomfort: 0,
+            total_reward: 0.0,
+            asked: Vec::new(),
+            topic: Vec::new(),
+            exams: Vec::new(),
+            useful_exams: 0,
+            status: Status::Running,
+            correct: false,
+            initial: initial.clone(),
+            steps: Vec::new(),
+        };
+        self.episode = Some(episode);
+        let info = self.info();
+        Ok((initial, info))
+    }
+
+    /// Applies one action. Invalid actions are a normal step with `feedback.valid = false`.
+    pub fn step(&mut self, action: Action) -> Result<StepOutcome, EnvError> {
+        let world = Arc::clone(&self.world);
+        let ep = self.episode.as_mut().ok_or(EnvError::NoEpisode)?;
+        if ep.status != Status::Running {
+            return Err(EnvError::EpisodeOver);
+        }
+        ep.turn += 1;
+        let mut reward = Reward::default();
+        let w = ep.options.reward.clone();
+        reward.turn(&w);
+
+        let parsed = match &action {
+            Action::Text(t) => action::parse_text(t).map_err(|e| e.to_string()),
+            other => Ok(other.clone()),
+        };
+        let mut obs = Observation {
+            text: String::new(),
+            turn: ep.turn,
+            cost_usd: 0.0,
+            discomfort: 0,
+            revealed_findings: Vec::new(),
+            denied_findings: Vec::new(),
+            feedback: Feedback {
+                valid: true,
+                message: String::new(),
+            },
+        };
+        let result = match parsed {
+            Ok(a) => ep.apply(&world, a, &mut reward, &mut obs),
+            Err(message) => Err(message),
+        };
+        if let Err(message) = result {
+            reward.invalid(&w);
+            obs.text = format!("Invalid action: {message}");
+            obs.feedback = Feedback {
+                valid: false,
+                message,
+            };
+        }
+        if ep.status == Status::Running {
+            if ep.cost_usd > ep.options.budget_usd {
+                ep.status = Status::Truncated("budget");
+            } else if ep.turn >= ep.options.max_turns {
+                ep.status = Status::Truncated("max_turns");
+            }
+        }
+        obs.cost_usd = ep.cost_usd;
+        obs.discomfort = ep.discomfort;
+        ep.total_reward += reward.total();
+        let outcome = StepOutcome {
+            observation: obs,
+            reward: reward.total(),
+            reward_components: reward.components().collect(),
+            terminated: ep.status == Status::Terminated,
+            truncated: matches!(ep.status, Status::Truncated(_)),
+            info: self.info(),
+        };
+        let ep = self.episode.as_mut().ok_or(EnvError::NoEpisode)?;
+        ep.steps.push(StepRecord {
+            action,
+            outcome: outcome.clone(),
+        });
+        Ok(outcome)
+    }
+
+    /// Whether the current episode has ended (true when there is none).
+    pub fn done(&self) -> bool {
+        self.episode
+            .as_ref()
+            .is_none_or(|e| e.status != Status::Running)
+    }
+
+    /// The current episode's info (task, seed; truth and totals once ended).
+    pub fn info(&self) -> Info {
+        let Some(ep) = &self.episode else {
+            return Info {
+                task_id: String::new(),
+                domain: String::new(),
+                split: String::new(),
+                seed: 0,
+                episode_id: String::new(),
+                truth: None,
+                totals: None,
+                truncation_reason: None,
+            };
+        };
+        let k = &self.world.knowledge;
+        let case = k.case(ep.task);
+        let ended = ep.status != Status::Running;
+        let disease = k.disease_of(case);
+        Info {
+            task_id: case.id.clone(),
+            domain: disease.domain.clone(),
+            split: case.split.clone(),
+            seed: ep.seed,
+            episode_id: ep.episode_id.clone(),
+            truth: ended.then(|| Truth {
+                name: disease.name.clone(),
+                code: disease.icd10.clone().unwrap_or_default(),
+                disease_id: disease.id.clone(),
+                correct: ep.correct,
+            }),
+            totals: ended.then_some(Totals {
+                turns: ep.turn,
+                cost_usd: ep.cost_usd,
+                discomfort: ep.discomfort,
+                total_reward: ep.total_reward,
+            }),
+            truncation_reason: match ep.status {
+                Status::Truncated(r) => Some(r),
+                _ => None,
+            },
+        }
+    }
+
+    /// The trajectory of the current (or last) episode.
+    pub fn trajectory(&self) -> Option<Trajectory> {
+        let ep = self.episode.as_ref()?;
+        let k = &self.world.knowledge;
+        let case = k.case(ep.task);
+        let mut info = self.info();
+        // Reset information only: the truth travels in `case` and the last step.
+        info.truth = None;
+        info.totals = None;
+        info.truncation_reason = None;
+        let ended = ep.status != Status::Running;
+        Some(Trajectory {
+            episode_id: ep.episode_id.clone(),
+            info,
+            initial_observation: ep.initial.clone(),
+            steps: ep.steps.clone(),
+            case: ended.then(|| {
+                let disease = k.disease_of(case);
+                CaseSummary {
+                    diagnosis_name: disease.name.clone(),
+                    diagnosis_code: disease.icd10.clone().unwrap_or_default(),
+                    findings: case
+                        .findings
+                        .iter()
+                        .filter_map(|cf| {
+                            let f = k.finding(k.finding_idx(&cf.finding)?);
+                            Some((f.id.clone(), f.name.clone(), f.kind.as_str()))
+                        })
+                        .collect(),
+                    age: case.age,
+                    sex: case.sex.as_str(),
+                }
+            }),
+        })
+    }
+}
+
+impl Episode {
+    /// Carries out a parsed action; `Err` is the message of an invalid one.
+    fn apply(
+        &mut self,
+        world: &World,
+        action: Action,
+        reward: &mut Reward,
+        obs: &mut Observation,
+    ) -> Result<(), String> {
+        let k = &world.knowledge;
+        let case = k.case(self.task);
+        let w = self.options.reward.clone();
+        match action {
+            Action::Text(_) => Err("nested text action".into()),
+            Action::Ask(ask) => {
+                let mut question = world.lexicon.understand(&ask.question);
+                if let Some(id) = ask.finding_id.as_deref().filter(|s| !s.is_empty()) {
+                    let fi = k
+                        .finding_idx(id)
+                        .ok_or_else(|| format!("unknown finding_id {id:?}"))?;
+                    question.findings = vec![fi];
+                }
+                if ask.question.trim().is_empty() && question.findings.is_empty() {
+                    return Err("the question is empty".into());
+                }
+                if question.findings.is_empty() && question.attribute != Attribute::Presence {
+                    // "When did it start?" refers to what was just discussed.
+                    question.findings = self.topic.clone();
+                } else if !question.findings.is_empty() {
+                    self.topic = question.findings.clone();
+                }
+                let key = (question.findings.clone(), question.attribute);
+                if !question.findings.is_empty() {
+                    if self.asked.contains(&key) {
+                        reward.repeat(&w);
+                        obs.feedback.message = "you asked this before".into();
+                    } else {
+                        self.asked.push(key);
+                    }
+                }
+                let variant = mix(self.seed, question_hash(&question));
+                let answer = medgym_patient::answer(k, case, &question, variant);
+                obs.text = answer.text;
+                obs.revealed_findings = ids(world, &answer.revealed);
+                obs.denied_findings = ids(world, &answer.denied);
+                Ok(())
+            }
+            Action::Exam(exam) => {
+                let xi = k.exam_idx(exam.exam_id.trim()).ok_or_else(|| {
+                    format!(
+                        "unknown exam {:?}; the catalog is in the spec (GetSpec.exams)",
+                        exam.exam_id
+                    )
+                })?;
+                let e = k.exam(xi);
+                self.cost_usd += e.cost_usd;
+                self.discomfort += u32::from(e.discomfort);
+                reward.exam_cost(&w, e.cost_usd, e.discomfort);
+                let repeated = self.exams.contains(&xi);
+                let report = if repeated {
+                    reward.repeat(&w);
+                    obs.feedback.message = "this exam was already done".into();
+                    // Same report as the first time: a repeat is not a fresh draw.
+                    let first = self.steps.iter().find_map(|s| {
+                        (s.outcome.observation.feedback.valid && exam_of(k, &s.action) == Some(xi))
+                            .then(|| s.outcome.observation.clone())
+                    });
+                    first.map(|o| (o.text, o.revealed_findings))
+                } else {
+                    None
+                };
+                let (text, revealed) = match report {
+                    Some(r) => r,
+                    None => {
+                        let r = medgym_patient::examine(k, case, xi, &mut self.rng);
+                        if !r.revealed.is_empty() {
+                            self.useful_exams += 1;
+                        }
+                        (r.text, ids(world, &r.revealed))
+                    }
+                };
+                if !repeated {
+                    self.exams.push(xi);
+                }
+                obs.text = text;
+                obs.revealed_findings = revealed;
+                Ok(())
+            }
+            Action::Search(search) => {
+                let index = world
+                    .search
+                    .as_ref()
+                    .ok_or("search is not available: this server has no knowledge base loaded")?;
+                if search.query.trim().is_empty() {
+                    return Err("the search query is empty".into());
+                }
+                let top_k = search.top_k.unwrap_or(5).clamp(1, MAX_TOP_K) as usize;
+                let passages = index.search(&search.query, top_k);
+                obs.text = if passages.is_empty() {
+                    "No passages found.".into()
+                } else {
+                    passages
+                        .iter()
+                        .enumerate()
+                        .map(|(i, p)| format!("[{}] {} ({}): {}", i + 1, p.title, p.id, p.snippet))
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                };
+                Ok(())
+            }
+            Action::Diagnose(dx) => {
+                let primary = if dx.primary.trim().is_empty() {
+                    dx.differential
+                        .first()
+                        .map(|d| if d.code.is_empty() { &d.name } else { &d.code })
+                        .cloned()
+                        .unwrap_or_default()
+                } else {
+                    dx.primary.clone()
+                };
+                if primary.trim().is_empty() {
+                    return Err("a diagnosis needs a primary name or a differential".into());
+                }
+                let truth = k.disease_of(case);
+                let resolved = k.resolve_disease(&primary);
+                self.correct = resolved.is_some_and(|d| d.id == truth.id);
+                let entries: Vec<Resolved> = if dx.differential.is_empty() {
+                    vec![Resolved {
+                        key: key_of(k, &primary),
+                        probability: 1.0,
+                    }]
+                } else {
+                    dx.differential
+                        .iter()
+                        .map(|d| Resolved {
+                            key: key_of(k, if d.code.is_empty() { &d.name } else { &d.code }),
+                            probability: d.probability,
+                        })
+                        .collect()
+                };
+                let ddx = reward::differential_score(&entries, &truth.id);
+                let quality = if self.exams.is_empty() {
+                    0.0
+                } else {
+                    f64::from(self.useful_exams) / self.exams.len() as f64
+                };
+                reward.diagnosis(&w, if self.correct { 1.0 } else { 0.0 }, ddx, quality);
+                self.status = Status::Terminated;
+                obs.text = format!("Diagnosis recorded: {}.", primary.trim());
+                if resolved.is_none() {
+                    obs.feedback.message = format!(
+                        "{:?} was not recognised as a disease; scored as incorrect",
+                        primary.trim()
+                    );
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+fn exam_of(k: &medgym_clinic::Knowledge, action: &Action) -> Option<ExamIdx> {
+    let a = match action {
+        Action::Text(t) => action::parse_text(t).ok()?,
+        other => other.clone(),
+    };
+    match a {
+        Action::Exam(e) => k.exam_idx(e.exam_id.trim()),
+        _ => None,
+    }
+}
+
+fn key_of(k: &medgym_clinic::Knowledge, name: &str) -> String {
+    k.resolve_disease(name)
+        .map_or_else(|| text::normalize_joined(name), |d| d.id.clone())
+}
+
+fn ids(world: &World, findings: &[FindingIdx]) -> Vec<String> {
+    findings
+        .iter()
+        .map(|&f| world.knowledge.finding(f).id.clone())
+        .collect()
+}
+
+fn question_hash(q: &Question) -> u64 {
+    let mut h = q.attribute as u64;
+    for &f in &q.findings {
+        h = mix(h, u64::from(f));
+    }
+    h
+}
+
+/// SplitMix64 finaliser over a combination: a cheap, well-mixed, platform-independent hash.
+fn mix(a: u64, b: u64) -> u64 {
+    let mut z = a ^ b.rotate_left(32) ^ 0x9e37_79b9_7f4a_7c15;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// FNV-1a of a string: stable across runs and platforms, unlike `DefaultHasher`.
+fn fnv(s: &str) -> u64 {
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}

@@ -1,0 +1,171 @@
+//! The reward, term by term. Every step reports every term (zeros included) in this order, and
+//! the step reward is their sum, so trainers see a fixed schema.
+
+use crate::options::RewardWeights;
+
+/// Names of the reward terms, in report order.
+pub const TERMS: [&str; 7] = [
+    "diagnosis",
+    "differential",
+    "exam_quality",
+    "cost",
+    "turn",
+    "repeat",
+    "invalid",
+];
+
+/// Money that counts as one unit of cost: a typical emergency work-up. Spending it costs as much
+/// as causing the maximum discomfort level once.
+pub const REFERENCE_WORKUP_USD: f64 = 500.0;
+
+/// The reward of one step, term by term.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Reward {
+    terms: [f64; TERMS.len()],
+}
+
+impl Reward {
+    /// The step reward: the sum of the terms.
+    pub fn total(&self) -> f64 {
+        self.terms.iter().sum()
+    }
+
+    /// (name, value) pairs in report order.
+    pub fn components(&self) -> impl Iterator<Item = (&'static str, f64)> + '_ {
+        TERMS.iter().copied().zip(self.terms.iter().copied())
+    }
+
+    fn add(&mut self, term: &str, value: f64) {
+        let i = TERMS.iter().position(|t| *t == term).unwrap_or_else(|| {
+            unreachable!("reward term {term} is not in TERMS");
+        });
+        self.terms[i] += value;
+    }
+
+    /// Every step costs a turn.
+    pub fn turn(&mut self, w: &RewardWeights) {
+        self.add("turn", -w.turn);
+    }
+
+    /// A repeated question or exam.
+    pub fn repeat(&mut self, w: &RewardWeights) {
+        self.add("repeat", -w.repeat);
+    }
+
+    /// An invalid action.
+    pub fn invalid(&mut self, w: &RewardWeights) {
+        self.add("invalid", -w.invalid);
+    }
+
+    /// Money and discomfort of an exam.
+    pub fn exam_cost(&mut self, w: &RewardWeights, usd: f64, discomfort: u8) {
+        self.add(
+            "cost",
+            -w.cost * (usd / REFERENCE_WORKUP_USD + f64::from(discomfort) / 3.0),
+        );
+    }
+
+    /// Terminal terms of a diagnosis.
+    pub fn diagnosis(&mut self, w: &RewardWeights, dx: f64, ddx: f64, exam_quality: f64) {
+        self.add("diagnosis", w.diagnosis * dx);
+        self.add("differential", w.differential * ddx);
+        self.add("exam_quality", w.exam_quality * exam_quality);
+    }
+}
+
+/// A differential entry resolved to a disease (or left unresolved, keyed by its text).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Resolved {
+    /// Disease id, or the normalised name when it did not resolve.
+    pub key: String,
+    /// Stated probability.
+    pub probability: f64,
+}
+
+/// The differential's proper score in [0, 1]: one minus half the Brier score of the stated
+/// distribution against the truth. Probabilities of entries naming the same disease add up;
+/// a distribution that does not sum to one is renormalised. A uniform list that "includes the
+/// truth" scores near 0.5 while a confident right answer scores 1 and a confident wrong one 0,
+/// so listing everything cannot pay.
+pub fn differential_score(entries: &[Resolved], truth: &str) -> f64 {
+    let mut merged: Vec<(&str, f64)> = Vec::new();
+    for e in entries {
+        let p = if e.probability.is_finite() {
+            e.probability.max(0.0)
+        } else {
+            0.0
+        };
+        match merged.iter_mut().find(|(k, _)| *k == e.key) {
+            Some((_, q)) => *q += p,
+            None => merged.push((&e.key, p)),
+        }
+    }
+    let total: f64 = merged.iter().map(|(_, p)| p).sum();
+    if total <= 0.0 {
+        return 0.0;
+    }
+    let brier: f64 = merged
+        .iter()
+        .map(|(k, p)| {
+            let p = p / total;
+            let y = if *k == truth { 1.0 } else { 0.0 };
+            (p - y) * (p - y)
+        })
+        .sum::<f64>()
+        + if merged.iter().any(|(k, _)| *k == truth) {
+            0.0
+        } else {
+            1.0
+        };
+    1.0 - brier / 2.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(key: &str, p: f64) -> Resolved {
+        Resolved {
+            key: key.into(),
+            probability: p,
+        }
+    }
+
+    #[test]
+    fn listing_everything_does_not_pay() {
+        let uniform: Vec<_> = (0..30).map(|i| r(&format!("d{i}"), 1.0 / 30.0)).collect();
+        let confident = [r("d0", 1.0)];
+        let hedged = [r("d0", 0.7), r("d1", 0.3)];
+        let wrong = [r("d1", 1.0)];
+        let u = differential_score(&uniform, "d0");
+        let c = differential_score(&confident, "d0");
+        let h = differential_score(&hedged, "d0");
+        let w = differential_score(&wrong, "d0");
+        assert!((c - 1.0).abs() < 1e-12);
+        assert!(w.abs() < 1e-12);
+        assert!(c > h && h > u && u > w, "{c} {h} {u} {w}");
+    }
+
+    #[test]
+    fn unnormalised_and_duplicate_entries_are_merged() {
+        let a = differential_score(&[r("d0", 2.0), r("d1", 2.0)], "d0");
+        let b = differential_score(&[r("d0", 0.5), r("d1", 0.5)], "d0");
+        assert!((a - b).abs() < 1e-12);
+        let c = differential_score(&[r("d0", 0.25), r("d0", 0.25), r("d1", 0.5)], "d0");
+        assert!((c - b).abs() < 1e-12);
+        assert_eq!(differential_score(&[r("d0", f64::NAN)], "d0"), 0.0);
+    }
+
+    #[test]
+    fn components_sum_to_total() {
+        let w = RewardWeights::default();
+        let mut reward = Reward::default();
+        reward.turn(&w);
+        reward.exam_cost(&w, 120.0, 1);
+        reward.repeat(&w);
+        reward.diagnosis(&w, 1.0, 0.8, 0.5);
+        let sum: f64 = reward.components().map(|(_, v)| v).sum();
+        assert_eq!(sum, reward.total());
+        assert_eq!(reward.components().count(), TERMS.len());
+    }
+}

@@ -1,0 +1,133 @@
+//! The medgym gRPC server: the `medgym.v1.Environment` service over a shared [`World`], with
+//! health, reflection, Prometheus metrics and graceful shutdown.
+//!
+//! Invariant: this crate is the transport edge. It converts wire messages, delegates to
+//! `medgym-env`, and turns errors into statuses in one place (`error.rs`); no clinical logic
+//! lives here.
+//!
+//! [`run`] takes bound listeners and a shutdown future, so tests bind `127.0.0.1:0` and the
+//! binary passes a signal.
+
+mod convert;
+mod error;
+pub mod metrics;
+mod service;
+mod sessions;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use medgym_env::{EpisodeOptions, World};
+use medgym_proto::v1::environment_server::EnvironmentServer;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_stream::wrappers::TcpListenerStream;
+
+pub use error::ServerError;
+pub use service::Service;
+pub use sessions::{Session, Sessions};
+
+/// Limits and defaults of a server.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Maximum live sessions.
+    pub max_sessions: usize,
+    /// Idle seconds before a session is closed.
+    pub session_ttl_seconds: u64,
+    /// Maximum bytes of any text in an action.
+    pub max_text_bytes: usize,
+    /// Maximum size of a decoded request message.
+    pub max_message_bytes: usize,
+    /// Options applied where a reset leaves a field unset.
+    pub default_options: EpisodeOptions,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            max_sessions: 100_000,
+            session_ttl_seconds: 600,
+            max_text_bytes: 16 * 1024,
+            max_message_bytes: 16 * 1024 * 1024,
+            default_options: EpisodeOptions::default(),
+        }
+    }
+}
+
+/// Serves until `shutdown` completes, then stops accepting, lets in-flight calls finish and
+/// returns. `metrics` (optional) gets the Prometheus `/metrics` endpoint.
+pub async fn run(
+    listener: TcpListener,
+    metrics: Option<TcpListener>,
+    world: Arc<World>,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    crate::metrics::handle();
+    let max_message = config.max_message_bytes;
+    let service = Service::new(world, config.clone());
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stopped = move |mut rx: watch::Receiver<bool>| async move {
+        // Resolves once stop is signalled (or the sender is gone).
+        let _ = rx.wait_for(|s| *s).await;
+    };
+
+    let reaper = {
+        let sessions = Arc::clone(service.sessions());
+        let period = Duration::from_secs(config.session_ttl_seconds.clamp(1, 20) / 4 + 1);
+        let done = stopped(stop_rx.clone());
+        tokio::spawn(async move {
+            tokio::pin!(done);
+            let mut tick = tokio::time::interval(period);
+            loop {
+                tokio::select! {
+                    _ = &mut done => break,
+                    _ = tick.tick() => {
+                        let n = sessions.expire(Instant::now());
+                        if n > 0 {
+                            tracing::info!(expired = n, live = sessions.len(), "closed idle sessions");
+                        }
+                    }
+                }
+            }
+        })
+    };
+
+    let metrics_task = metrics.map(|l| {
+        let done = stopped(stop_rx.clone());
+        tokio::spawn(crate::metrics::serve(l, done))
+    });
+
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health.set_serving::<EnvironmentServer<Service>>().await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(medgym_proto::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+
+    tracing::info!(addr = %listener.local_addr()?, "medgym serving");
+    let grpc_done = stopped(stop_rx.clone());
+    let signal = async move {
+        shutdown.await;
+        tracing::info!("shutting down: finishing in-flight calls");
+        let _ = stop_tx.send(true);
+    };
+    tokio::spawn(signal);
+
+    let result = tonic::transport::Server::builder()
+        .add_service(health_service)
+        .add_service(reflection)
+        .add_service(EnvironmentServer::new(service).max_decoding_message_size(max_message))
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), grpc_done)
+        .await;
+
+    health.set_not_serving::<EnvironmentServer<Service>>().await;
+    let _ = reaper.await;
+    if let Some(t) = metrics_task {
+        let _ = t.await;
+    }
+    result?;
+    tracing::info!("medgym stopped");
+    Ok(())
+}

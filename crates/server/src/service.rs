@@ -1,0 +1,356 @@
+//! The `medgym.v1.Environment` service: converts, delegates to the environment, converts back.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use medgym_env::{self as env, Env, ResetArgs, World};
+use medgym_proto::v1 as pb;
+use pb::environment_server::Environment;
+use tokio::sync::mpsc;
+use tokio_stream::{Stream, StreamExt, wrappers::ReceiverStream};
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::sessions::{Session, Sessions};
+use crate::{Config, ServerError, convert, metrics as m};
+
+/// Default and maximum page sizes of ListTasks.
+const PAGE_DEFAULT: usize = 100;
+const PAGE_MAX: usize = 1000;
+
+/// The environment service shared by all connections.
+#[derive(Debug, Clone)]
+pub struct Service {
+    world: Arc<World>,
+    sessions: Arc<Sessions>,
+    config: Arc<Config>,
+}
+
+impl Service {
+    /// A service over a world with the given limits and defaults.
+    pub fn new(world: Arc<World>, config: Config) -> Self {
+        Service {
+            world,
+            sessions: Arc::new(Sessions::new(
+                config.max_sessions,
+                Duration::from_secs(config.session_ttl_seconds),
+            )),
+            config: Arc::new(config),
+        }
+    }
+
+    /// The session store (for the TTL reaper).
+    pub fn sessions(&self) -> &Arc<Sessions> {
+        &self.sessions
+    }
+
+    fn reset_args(&self, r: pb::ResetRequest) -> ResetArgs {
+        ResetArgs {
+            task_id: (!r.task_id.is_empty()).then_some(r.task_id),
+            domain: r.domain,
+            split: r.split,
+            // No seed given: the server picks one and reports it, so the episode can be replayed.
+            seed: r.seed.unwrap_or_else(random_seed),
+            options: convert::options(r.options, &self.config.default_options),
+            episode_id: None,
+        }
+    }
+
+    /// Starts an episode in a new session.
+    pub fn do_reset(&self, r: pb::ResetRequest) -> Result<pb::ResetResponse, ServerError> {
+        let mut args = self.reset_args(r);
+        args.episode_id = Some(random_id());
+        let mut env = Env::new(Arc::clone(&self.world));
+        let (obs, info) = env.reset(args.clone())?;
+        let session_id = self.sessions.insert(Session::new(env, args))?;
+        metrics::counter!(m::RESETS).increment(1);
+        Ok(pb::ResetResponse {
+            session_id,
+            observation: Some(convert::observation(obs)),
+            info: Some(convert::info(info)),
+        })
+    }
+
+    /// Steps a session; with `autoreset`, a step on an ended episode starts the next one.
+    pub fn do_step(
+        &self,
+        r: pb::StepRequest,
+        autoreset: bool,
+    ) -> Result<pb::StepResponse, ServerError> {
+        let started = Instant::now();
+        let action = convert::action(r.action, self.config.max_text_bytes)?;
+        let kind = match &action {
+            env::Action::Ask(_) => "ask",
+            env::Action::Exam(_) => "exam",
+            env::Action::Search(_) => "search",
+            env::Action::Diagnose(_) => "diagnose",
+            env::Action::Text(_) => "text",
+        };
+        let session = self.sessions.get(&r.session_id)?;
+        let mut s = session.lock();
+        s.last_used = Instant::now();
+        if let Some(previous) = s.replay(&r.request_id) {
+            return Ok(previous.clone());
+        }
+        let response = if autoreset && s.env.done() {
+            // Gymnasium next-step autoreset: this step's action is ignored and the slot starts
+            // its next episode with the next seed.
+            let mut args = s.last_reset.clone();
+            args.seed = args.seed.wrapping_add(1);
+            args.episode_id = Some(random_id());
+            let (obs, info) = s.env.reset(args.clone())?;
+            s.last_reset = args;
+            metrics::counter!(m::RESETS).increment(1);
+            let mut info = convert::info(info);
+            info.autoreset = true;
+            pb::StepResponse {
+                observation: Some(convert::observation(obs)),
+                reward: 0.0,
+                reward_components: env::reward::TERMS
+                    .iter()
+                    .map(|t| (t.to_string(), 0.0))
+                    .collect(),
+                terminated: false,
+                truncated: false,
+                info: Some(info),
+            }
+        } else {
+            convert::step(s.env.step(action)?)
+        };
+        s.remember(&r.request_id, &response);
+        drop(s);
+        metrics::counter!(m::STEPS, "action" => kind).increment(1);
+        metrics::histogram!(m::STEP_LATENCY).record(started.elapsed().as_secs_f64());
+        Ok(response)
+    }
+
+    fn do_close(&self, r: pb::CloseRequest) -> Result<pb::CloseResponse, ServerError> {
+        let s = self.sessions.remove(&r.session_id)?;
+        let finished = s.lock().env.done();
+        Ok(pb::CloseResponse {
+            episode_finished: finished,
+        })
+    }
+
+    fn spec(&self) -> pb::EnvSpec {
+        let k = &self.world.knowledge;
+        let domains = k
+            .manifest
+            .domains
+            .iter()
+            .map(|d| pb::DomainInfo {
+                name: d.clone(),
+                task_count: k.tasks(d, "").len() as u32,
+            })
+            .filter(|d| d.task_count > 0)
+            .collect();
+        pb::EnvSpec {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            domains,
+            splits: k.manifest.splits.clone(),
+            exams: k
+                .exams
+                .iter()
+                .map(|e| pb::ExamInfo {
+                    id: e.id.clone(),
+                    name: e.name.clone(),
+                    kind: e.kind.as_str().to_string(),
+                    cost_usd: e.cost_usd,
+                    discomfort: u32::from(e.discomfort),
+                    minutes: e.minutes,
+                })
+                .collect(),
+            tools: env::tools()
+                .into_iter()
+                .map(|t| pb::ToolSchema {
+                    name: t.name.to_string(),
+                    description: t.description.to_string(),
+                    parameters_json: t.parameters.to_string(),
+                })
+                .collect(),
+            default_options: Some(convert::options_to_pb(&self.config.default_options)),
+            limits: Some(pb::Limits {
+                max_sessions: self.config.max_sessions as u32,
+                max_text_bytes: self.config.max_text_bytes as u32,
+                session_ttl_seconds: self.config.session_ttl_seconds as u32,
+                max_top_k: env::MAX_TOP_K,
+                max_differential: 0,
+            }),
+            noise_presets: env::NOISE_PRESETS.iter().map(|s| s.to_string()).collect(),
+            personas: env::PERSONAS.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    fn list_tasks(&self, r: pb::ListTasksRequest) -> Result<pb::ListTasksResponse, ServerError> {
+        let k = &self.world.knowledge;
+        let tasks = k.tasks(&r.domain, &r.split);
+        let start: usize = if r.page_token.is_empty() {
+            0
+        } else {
+            r.page_token
+                .parse()
+                .ok()
+                .filter(|&s| s <= tasks.len())
+                .ok_or_else(|| {
+                    ServerError::InvalidArgument(format!("bad page_token {:?}", r.page_token))
+                })?
+        };
+        let size = match r.page_size as usize {
+            0 => PAGE_DEFAULT,
+            n => n.min(PAGE_MAX),
+        };
+        let end = (start + size).min(tasks.len());
+        Ok(pb::ListTasksResponse {
+            tasks: tasks[start..end]
+                .iter()
+                .map(|&t| {
+                    let c = k.case(t);
+                    pb::TaskInfo {
+                        task_id: c.id.clone(),
+                        domain: k.domain_of(t).to_string(),
+                        split: c.split.clone(),
+                        difficulty: u32::from(c.difficulty),
+                    }
+                })
+                .collect(),
+            next_page_token: if end < tasks.len() {
+                end.to_string()
+            } else {
+                String::new()
+            },
+            total: tasks.len() as u32,
+        })
+    }
+
+    fn handle_envelope(&self, req: pb::EnvRequest) -> pb::EnvResponse {
+        use pb::env_request::Request as Rq;
+        use pb::env_response::Response as Rs;
+        let result = match req.request {
+            Some(Rq::Reset(r)) => self.do_reset(r).map(Rs::Reset),
+            Some(Rq::Step(r)) => self.do_step(r, false).map(Rs::Step),
+            Some(Rq::Close(r)) => self.do_close(r).map(Rs::Close),
+            None => Err(ServerError::InvalidArgument(
+                "the envelope has no request".into(),
+            )),
+        };
+        pb::EnvResponse {
+            id: req.id,
+            response: Some(result.unwrap_or_else(|e| Rs::Error(status_of(e)))),
+        }
+    }
+}
+
+fn status_of(e: ServerError) -> pb::Status {
+    let s = Status::from(e);
+    pb::Status {
+        code: s.code() as i32,
+        message: s.message().to_string(),
+    }
+}
+
+fn random_seed() -> u64 {
+    let mut b = [0u8; 8];
+    getrandom::fill(&mut b).expect("OS random number generator unavailable");
+    u64::from_le_bytes(b)
+}
+
+fn random_id() -> String {
+    format!("{:016x}", random_seed())
+}
+
+/// Responses in flight per Interact stream before the server stops reading requests.
+const STREAM_WINDOW: usize = 256;
+
+type EnvStream = Pin<Box<dyn Stream<Item = Result<pb::EnvResponse, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl Environment for Service {
+    async fn get_spec(
+        &self,
+        _: Request<pb::GetSpecRequest>,
+    ) -> Result<Response<pb::EnvSpec>, Status> {
+        Ok(Response::new(self.spec()))
+    }
+
+    async fn list_tasks(
+        &self,
+        r: Request<pb::ListTasksRequest>,
+    ) -> Result<Response<pb::ListTasksResponse>, Status> {
+        Ok(Response::new(self.list_tasks(r.into_inner())?))
+    }
+
+    async fn reset(
+        &self,
+        r: Request<pb::ResetRequest>,
+    ) -> Result<Response<pb::ResetResponse>, Status> {
+        Ok(Response::new(self.do_reset(r.into_inner())?))
+    }
+
+    async fn step(
+        &self,
+        r: Request<pb::StepRequest>,
+    ) -> Result<Response<pb::StepResponse>, Status> {
+        Ok(Response::new(self.do_step(r.into_inner(), false)?))
+    }
+
+    async fn close(
+        &self,
+        r: Request<pb::CloseRequest>,
+    ) -> Result<Response<pb::CloseResponse>, Status> {
+        Ok(Response::new(self.do_close(r.into_inner())?))
+    }
+
+    async fn get_trajectory(
+        &self,
+        r: Request<pb::GetTrajectoryRequest>,
+    ) -> Result<Response<pb::Trajectory>, Status> {
+        let session = self.sessions.get(&r.into_inner().session_id)?;
+        let t = session.lock().env.trajectory();
+        let t = t.ok_or(ServerError::Env(env::EnvError::NoEpisode))?;
+        Ok(Response::new(convert::trajectory(t)))
+    }
+
+    async fn batch_step(
+        &self,
+        r: Request<pb::BatchStepRequest>,
+    ) -> Result<Response<pb::BatchStepResponse>, Status> {
+        let r = r.into_inner();
+        let results = r
+            .steps
+            .into_iter()
+            .map(|s| pb::BatchStepResult {
+                result: Some(match self.do_step(s, r.autoreset) {
+                    Ok(resp) => pb::batch_step_result::Result::Response(resp),
+                    Err(e) => pb::batch_step_result::Result::Error(status_of(e)),
+                }),
+            })
+            .collect();
+        Ok(Response::new(pb::BatchStepResponse { results }))
+    }
+
+    type InteractStream = EnvStream;
+
+    async fn interact(
+        &self,
+        r: Request<Streaming<pb::EnvRequest>>,
+    ) -> Result<Response<Self::InteractStream>, Status> {
+        let mut inbound = r.into_inner();
+        // A bounded channel: when the client stops reading, the server stops reading too,
+        // instead of buffering without limit.
+        let (tx, rx) = mpsc::channel(STREAM_WINDOW);
+        let service = self.clone();
+        tokio::spawn(async move {
+            while let Some(msg) = inbound.next().await {
+                let out = match msg {
+                    Ok(req) => Ok(service.handle_envelope(req)),
+                    Err(status) => Err(status),
+                };
+                let stop = out.is_err();
+                if tx.send(out).await.is_err() || stop {
+                    break;
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+}

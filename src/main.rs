@@ -1,0 +1,417 @@
+//! `medgym`: serve the environment over gRPC, play an episode in the terminal, inspect tasks.
+
+use std::io::{BufRead, Write};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use medgym_clinic::Knowledge;
+use medgym_env::{Action, Ask, Diagnose, Env, Exam, ResetArgs, Search, StepOutcome, World};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "medgym",
+    version,
+    about = "A gymnasium-style RL environment of simulated patients, served over gRPC"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the gRPC server (medgym.v1.Environment, health, reflection) and the metrics endpoint.
+    Serve(ServeArgs),
+    /// Play one episode in the terminal: type questions, order exams, diagnose.
+    Play(PlayArgs),
+    /// Task counts by domain and split; `validate` checks a knowledge directory.
+    Tasks(TasksArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct KnowledgeArg {
+    /// Knowledge directory to load instead of the copy embedded in the binary.
+    #[arg(long, value_name = "DIR")]
+    knowledge: Option<PathBuf>,
+}
+
+impl KnowledgeArg {
+    fn load(&self) -> Result<Knowledge> {
+        Ok(match &self.knowledge {
+            Some(dir) => Knowledge::load_dir(dir)
+                .with_context(|| format!("loading knowledge from {}", dir.display()))?,
+            None => Knowledge::embedded().context("loading the embedded knowledge")?,
+        })
+    }
+}
+
+#[derive(Debug, clap::Args)]
+struct ServeArgs {
+    /// Address of the gRPC server.
+    #[arg(long, default_value = "127.0.0.1:50051")]
+    addr: SocketAddr,
+    /// Address of the Prometheus metrics endpoint (GET /metrics).
+    #[arg(long, default_value = "127.0.0.1:9100")]
+    metrics_addr: SocketAddr,
+    /// Maximum number of live sessions; further resets get RESOURCE_EXHAUSTED.
+    #[arg(long, default_value_t = 100_000)]
+    max_sessions: usize,
+    /// Seconds a session may stay idle before it is closed.
+    #[arg(long, default_value_t = 600)]
+    session_ttl: u64,
+    /// Maximum bytes of any text in an action; longer gets INVALID_ARGUMENT.
+    #[arg(long, default_value_t = 16 * 1024)]
+    max_text_bytes: usize,
+    #[command(flatten)]
+    knowledge: KnowledgeArg,
+}
+
+#[derive(Debug, clap::Args)]
+struct PlayArgs {
+    /// Task to play (see `medgym tasks list`); default: sampled with the seed.
+    #[arg(long)]
+    task: Option<String>,
+    /// Domain to sample from.
+    #[arg(long, default_value = "")]
+    domain: String,
+    /// Split to sample from.
+    #[arg(long, default_value = "train")]
+    split: String,
+    /// Episode seed.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    #[command(flatten)]
+    knowledge: KnowledgeArg,
+}
+
+#[derive(Debug, clap::Args)]
+struct TasksArgs {
+    #[command(subcommand)]
+    command: Option<TasksCommand>,
+    #[command(flatten)]
+    knowledge: KnowledgeArg,
+}
+
+#[derive(Debug, Subcommand)]
+enum TasksCommand {
+    /// Check a knowledge directory (schema and consistency); exits non-zero with every problem.
+    Validate {
+        /// The directory to check.
+        #[arg(default_value = "knowledge")]
+        dir: PathBuf,
+    },
+    /// List task ids with domain, split and difficulty.
+    List {
+        /// Only this domain.
+        #[arg(long, default_value = "")]
+        domain: String,
+        /// Only this split.
+        #[arg(long, default_value = "")]
+        split: String,
+    },
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => serve(args),
+        Command::Play(args) => play(args),
+        Command::Tasks(args) => tasks(args),
+    }
+}
+
+fn serve(args: ServeArgs) -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let world = Arc::new(World::new(args.knowledge.load()?));
+    tracing::info!(
+        version = %world.knowledge.manifest.version,
+        tasks = world.knowledge.cases.len(),
+        exams = world.knowledge.exams.len(),
+        "knowledge loaded"
+    );
+    let config = medgym_server::Config {
+        max_sessions: args.max_sessions,
+        session_ttl_seconds: args.session_ttl,
+        max_text_bytes: args.max_text_bytes,
+        ..Default::default()
+    };
+    let rt = tokio::runtime::Runtime::new()?;
+    rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind(args.addr)
+            .await
+            .with_context(|| format!("binding {}", args.addr))?;
+        let metrics = tokio::net::TcpListener::bind(args.metrics_addr)
+            .await
+            .with_context(|| format!("binding {}", args.metrics_addr))?;
+        tracing::info!(metrics = %args.metrics_addr, "metrics at /metrics");
+        medgym_server::run(listener, Some(metrics), world, config, shutdown_signal()).await?;
+        Ok(())
+    })
+}
+
+/// Completes on ctrl-c or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
+
+fn tasks(args: TasksArgs) -> Result<()> {
+    match args.command {
+        Some(TasksCommand::Validate { dir }) => {
+            let k = Knowledge::load_dir(&dir)
+                .with_context(|| format!("{} is not a valid knowledge directory", dir.display()))?;
+            println!(
+                "{}: ok — {} findings, {} exams, {} diseases, {} tasks (version {})",
+                dir.display(),
+                k.findings.len(),
+                k.exams.len(),
+                k.diseases.len(),
+                k.cases.len(),
+                k.manifest.version
+            );
+            Ok(())
+        }
+        Some(TasksCommand::List { domain, split }) => {
+            let k = args.knowledge.load()?;
+            for t in k.tasks(&domain, &split) {
+                let c = k.case(t);
+                println!(
+                    "{}\t{}\t{}\t{}",
+                    c.id,
+                    k.domain_of(t),
+                    c.split,
+                    c.difficulty
+                );
+            }
+            Ok(())
+        }
+        None => {
+            let k = args.knowledge.load()?;
+            let splits = &k.manifest.splits;
+            print!("{:<22}", "domain");
+            for s in splits {
+                print!("{s:>16}");
+            }
+            println!("{:>10}", "total");
+            let mut totals = vec![0usize; splits.len()];
+            for d in &k.manifest.domains {
+                let row: Vec<usize> = splits.iter().map(|s| k.tasks(d, s).len()).collect();
+                if row.iter().all(|&n| n == 0) {
+                    continue;
+                }
+                print!("{d:<22}");
+                for (i, n) in row.iter().enumerate() {
+                    print!("{n:>16}");
+                    totals[i] += n;
+                }
+                println!("{:>10}", row.iter().sum::<usize>());
+            }
+            print!("{:<22}", "all");
+            for n in &totals {
+                print!("{n:>16}");
+            }
+            println!("{:>10}", totals.iter().sum::<usize>());
+            let diseases: std::collections::HashSet<_> =
+                k.cases.iter().map(|c| &c.disease).collect();
+            println!(
+                "\n{} tasks over {} diseases; {} findings; {} exams; knowledge version {}",
+                k.cases.len(),
+                diseases.len(),
+                k.findings.len(),
+                k.exams.len(),
+                k.manifest.version
+            );
+            Ok(())
+        }
+    }
+}
+
+const PLAY_HELP: &str = "\
+Type a question for the patient, or a command:
+  /exams               list the exam catalog
+  /exam ID [SITE]      order an exam (e.g. /exam cbc)
+  /search QUERY        search the knowledge base
+  /dx NAME             diagnose (ends the episode)
+  /help                this help
+  /quit                give up
+Raw agent text also works: <ask>...</ask>, <exam>...</exam>, or a JSON tool call.";
+
+fn play(args: PlayArgs) -> Result<()> {
+    let world = Arc::new(World::new(args.knowledge.load()?));
+    let mut env = Env::new(Arc::clone(&world));
+    let (obs, info) = env.reset(ResetArgs {
+        task_id: args.task,
+        domain: args.domain,
+        split: args.split,
+        seed: args.seed,
+        ..Default::default()
+    })?;
+    println!(
+        "medgym play — task {} ({}, {} split, seed {})\n{PLAY_HELP}\n",
+        info.task_id, info.domain, info.split, info.seed
+    );
+    println!("{}\n", obs.text);
+    let stdin = std::io::stdin();
+    let mut lines = stdin.lock().lines();
+    loop {
+        print!("> ");
+        std::io::stdout().flush()?;
+        let Some(line) = lines.next() else {
+            println!("\n(no more input; episode abandoned)");
+            return Ok(());
+        };
+        let line = line?;
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        let action = match parse_play_command(line) {
+            PlayInput::Action(a) => a,
+            PlayInput::Help => {
+                println!("{PLAY_HELP}");
+                continue;
+            }
+            PlayInput::Exams => {
+                for e in &world.knowledge.exams {
+                    println!(
+                        "  {:<28} {:<10} ${:>8.2}  discomfort {}  {}",
+                        e.id,
+                        e.kind.as_str(),
+                        e.cost_usd,
+                        e.discomfort,
+                        e.name
+                    );
+                }
+                continue;
+            }
+            PlayInput::Quit => {
+                println!("Episode abandoned.");
+                return Ok(());
+            }
+            PlayInput::Error(msg) => {
+                println!("{msg}");
+                continue;
+            }
+        };
+        let out = env.step(action)?;
+        print_step(&out);
+        if out.terminated || out.truncated {
+            return Ok(());
+        }
+    }
+}
+
+enum PlayInput {
+    Action(Action),
+    Help,
+    Exams,
+    Quit,
+    Error(&'static str),
+}
+
+fn parse_play_command(line: &str) -> PlayInput {
+    let (cmd, rest) = line.split_once(' ').unwrap_or((line, ""));
+    let rest = rest.trim().to_string();
+    match cmd {
+        "/help" | "/?" => PlayInput::Help,
+        "/quit" | "/q" => PlayInput::Quit,
+        "/exams" => PlayInput::Exams,
+        "/exam" if rest.is_empty() => PlayInput::Error("usage: /exam ID [SITE]"),
+        "/exam" => {
+            let (id, site) = rest.split_once(' ').unwrap_or((&rest, ""));
+            PlayInput::Action(Action::Exam(Exam {
+                exam_id: id.to_string(),
+                site: (!site.trim().is_empty()).then(|| site.trim().to_string()),
+            }))
+        }
+        "/search" => PlayInput::Action(Action::Search(Search {
+            query: rest,
+            top_k: None,
+        })),
+        "/dx" if rest.is_empty() => PlayInput::Error("usage: /dx NAME"),
+        "/dx" => PlayInput::Action(Action::Diagnose(Diagnose {
+            primary: rest,
+            differential: Vec::new(),
+        })),
+        c if c.starts_with('/') => PlayInput::Error("unknown command; /help lists them"),
+        _ if line.starts_with('<') || line.starts_with('{') => {
+            PlayInput::Action(Action::Text(line.to_string()))
+        }
+        _ => PlayInput::Action(Action::Ask(Ask {
+            question: line.to_string(),
+            finding_id: None,
+        })),
+    }
+}
+
+fn print_step(out: &StepOutcome) {
+    let o = &out.observation;
+    println!("{}", o.text);
+    if !o.feedback.valid {
+        println!("  (invalid action)");
+    } else if !o.feedback.message.is_empty() {
+        println!("  ({})", o.feedback.message);
+    }
+    let terms: Vec<String> = out
+        .reward_components
+        .iter()
+        .filter(|(_, v)| *v != 0.0)
+        .map(|(k, v)| format!("{k} {v:+.3}"))
+        .collect();
+    println!(
+        "  [turn {} · ${:.2} · discomfort {} · reward {:+.3}: {}]\n",
+        o.turn,
+        o.cost_usd,
+        o.discomfort,
+        out.reward,
+        terms.join(", ")
+    );
+    if let (Some(truth), Some(totals)) = (&out.info.truth, &out.info.totals) {
+        let how = if out.terminated {
+            if truth.correct {
+                "Correct."
+            } else {
+                "Incorrect."
+            }
+        } else {
+            "Truncated."
+        };
+        println!(
+            "{how} The diagnosis was {} ({}). {} turns, ${:.2}, discomfort {}, total reward {:+.3}.",
+            truth.name,
+            if truth.code.is_empty() {
+                "no ICD-10-CM code"
+            } else {
+                &truth.code
+            },
+            totals.turns,
+            totals.cost_usd,
+            totals.discomfort,
+            totals.total_reward
+        );
+    }
+}

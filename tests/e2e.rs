@@ -1,0 +1,594 @@
+//! End to end: a real server on 127.0.0.1:0, a real tonic client.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use medgym_clinic::Knowledge;
+use medgym_env::World;
+use medgym_proto::v1 as pb;
+use pb::environment_client::EnvironmentClient;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::oneshot;
+use tonic::Code;
+use tonic::transport::Channel;
+
+struct Server {
+    addr: SocketAddr,
+    metrics: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<Result<(), medgym_server::ServerError>>,
+}
+
+impl Server {
+    async fn start(config: medgym_server::Config) -> Server {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let metrics = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let metrics_addr = metrics.local_addr().expect("addr");
+        let world = Arc::new(World::embedded().expect("embedded knowledge"));
+        let (tx, rx) = oneshot::channel();
+        let task = tokio::spawn(medgym_server::run(
+            listener,
+            Some(metrics),
+            world,
+            config,
+            async move {
+                let _ = rx.await;
+            },
+        ));
+        Server {
+            addr,
+            metrics: metrics_addr,
+            stop: Some(tx),
+            task,
+        }
+    }
+
+    async fn channel(&self) -> Channel {
+        // The listener is bound before `run` starts, so the first connect can succeed; retry a
+        // bounded number of times in case the accept loop is not polled yet.
+        let url = format!("http://{}", self.addr);
+        for _ in 0..50 {
+            if let Ok(c) = Channel::from_shared(url.clone())
+                .expect("url")
+                .connect()
+                .await
+            {
+                return c;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        panic!("server at {url} did not accept connections");
+    }
+
+    async fn client(&self) -> EnvironmentClient<Channel> {
+        EnvironmentClient::new(self.channel().await)
+    }
+
+    async fn stop(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        self.task.await.expect("join").expect("server ran cleanly");
+    }
+}
+
+fn reset(seed: u64) -> pb::ResetRequest {
+    pb::ResetRequest {
+        seed: Some(seed),
+        ..Default::default()
+    }
+}
+
+fn ask(session: &str, q: &str) -> pb::StepRequest {
+    pb::StepRequest {
+        session_id: session.into(),
+        action: Some(pb::Action {
+            kind: Some(pb::action::Kind::Ask(pb::Ask {
+                question: q.into(),
+                finding_id: String::new(),
+            })),
+        }),
+        request_id: String::new(),
+    }
+}
+
+fn text(session: &str, t: &str) -> pb::StepRequest {
+    pb::StepRequest {
+        session_id: session.into(),
+        action: Some(pb::Action {
+            kind: Some(pb::action::Kind::Text(t.into())),
+        }),
+        request_id: String::new(),
+    }
+}
+
+fn exam(session: &str, id: &str) -> pb::StepRequest {
+    pb::StepRequest {
+        session_id: session.into(),
+        action: Some(pb::Action {
+            kind: Some(pb::action::Kind::Exam(pb::Exam {
+                exam_id: id.into(),
+                site: String::new(),
+            })),
+        }),
+        request_id: String::new(),
+    }
+}
+
+fn diagnose(session: &str, name: &str) -> pb::StepRequest {
+    pb::StepRequest {
+        session_id: session.into(),
+        action: Some(pb::Action {
+            kind: Some(pb::action::Kind::Diagnose(pb::Diagnose {
+                primary: name.into(),
+                differential: vec![],
+            })),
+        }),
+        request_id: String::new(),
+    }
+}
+
+/// Plays a fixed script and returns every observation text, info included.
+async fn play_script(c: &mut EnvironmentClient<Channel>, seed: u64) -> Vec<String> {
+    let r = c.reset(reset(seed)).await.expect("reset").into_inner();
+    let info = r.info.expect("info");
+    let mut out = vec![
+        r.observation.expect("obs").text,
+        format!("{}/{}/{}", info.task_id, info.domain, info.split),
+    ];
+    for q in [
+        "Do you have a fever?",
+        "Any chest pain?",
+        "When did it start?",
+        "Have you been coughing?",
+    ] {
+        let s = c
+            .step(ask(&r.session_id, q))
+            .await
+            .expect("step")
+            .into_inner();
+        out.push(format!("{:?}", s.observation));
+    }
+    for e in ["vital_signs", "cbc"] {
+        let s = c
+            .step(exam(&r.session_id, e))
+            .await
+            .expect("step")
+            .into_inner();
+        out.push(format!("{:?} {:?}", s.observation, s.reward_components));
+    }
+    out
+}
+
+#[tokio::test]
+async fn same_seed_same_episode_different_seeds_different_cases() {
+    let server = Server::start(Default::default()).await;
+    let mut c = server.client().await;
+    let a = play_script(&mut c, 42).await;
+    let b = play_script(&mut c, 42).await;
+    assert_eq!(a, b, "the same seed must replay byte for byte");
+
+    let mut tasks = HashSet::new();
+    for seed in 0..20 {
+        let r = c.reset(reset(seed)).await.expect("reset").into_inner();
+        tasks.insert(r.info.expect("info").task_id);
+    }
+    assert!(
+        tasks.len() >= 3,
+        "20 seeds should reach several cases: {tasks:?}"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn diagnosis_ends_the_episode_and_reveals_the_truth() {
+    let knowledge = Knowledge::embedded().expect("knowledge");
+    let server = Server::start(Default::default()).await;
+    let mut c = server.client().await;
+    let task = &knowledge.cases[0];
+    let truth = knowledge.disease_of(task);
+
+    let r = c
+        .reset(pb::ResetRequest {
+            task_id: task.id.clone(),
+            seed: Some(1),
+            ..Default::default()
+        })
+        .await
+        .expect("reset")
+        .into_inner();
+    let sid = r.session_id.clone();
+    let s = c
+        .step(ask(&sid, "Do you have any pain?"))
+        .await
+        .expect("step")
+        .into_inner();
+    assert!(!s.terminated && !s.truncated);
+    assert!(
+        s.info.as_ref().expect("info").truth.is_none(),
+        "truth hidden mid-episode"
+    );
+    let t = c
+        .get_trajectory(pb::GetTrajectoryRequest {
+            session_id: sid.clone(),
+        })
+        .await
+        .expect("trajectory")
+        .into_inner();
+    assert!(t.case.is_none(), "the case stays hidden until the end");
+
+    let s = c
+        .step(diagnose(&sid, &truth.name))
+        .await
+        .expect("step")
+        .into_inner();
+    assert!(s.terminated);
+    let info = s.info.expect("info");
+    let revealed = info.truth.expect("truth revealed at the end");
+    assert_eq!(revealed.name, truth.name);
+    assert!(revealed.correct);
+    assert_eq!(info.totals.expect("totals").turns, 2);
+    let sum: f64 = s.reward_components.values().sum();
+    assert!(
+        (sum - s.reward).abs() < 1e-9,
+        "components sum to the reward"
+    );
+    assert_eq!(s.reward_components["diagnosis"], 1.0);
+
+    // After the end, stepping again is a protocol error, not a silent no-op.
+    let err = c.step(ask(&sid, "hello?")).await.expect_err("episode over");
+    assert_eq!(err.code(), Code::FailedPrecondition);
+
+    let t = c
+        .get_trajectory(pb::GetTrajectoryRequest {
+            session_id: sid.clone(),
+        })
+        .await
+        .expect("trajectory")
+        .into_inner();
+    assert_eq!(t.steps.len(), 2);
+    let case = t.case.expect("case revealed after the end");
+    assert_eq!(case.diagnosis_name, truth.name);
+    assert_eq!(case.findings.len(), task.findings.len());
+
+    let closed = c
+        .close(pb::CloseRequest {
+            session_id: sid.clone(),
+        })
+        .await
+        .expect("close")
+        .into_inner();
+    assert!(closed.episode_finished);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn wrong_diagnosis_scores_zero_and_raw_text_is_kept_verbatim() {
+    let server = Server::start(Default::default()).await;
+    let mut c = server.client().await;
+    let r = c.reset(reset(3)).await.expect("reset").into_inner();
+    let sid = r.session_id;
+
+    let garbage = "I think we should wait and see... 🤔";
+    let s = c
+        .step(text(&sid, garbage))
+        .await
+        .expect("invalid text is not an RPC error")
+        .into_inner();
+    let fb = s
+        .observation
+        .as_ref()
+        .and_then(|o| o.feedback.clone())
+        .expect("feedback");
+    assert!(!fb.valid);
+    assert!(
+        fb.message.contains("<ask>"),
+        "the message teaches the format: {}",
+        fb.message
+    );
+    assert!(s.reward_components["invalid"] < 0.0);
+
+    let s = c
+        .step(text(&sid, "<exam>no_such_exam</exam>"))
+        .await
+        .expect("step")
+        .into_inner();
+    assert!(!s.observation.expect("obs").feedback.expect("fb").valid);
+
+    let tool_call = r#"{"name": "diagnose", "arguments": {"primary": "Definitely Not A Disease"}}"#;
+    let s = c
+        .step(text(&sid, tool_call))
+        .await
+        .expect("step")
+        .into_inner();
+    assert!(s.terminated);
+    assert_eq!(s.reward_components["diagnosis"], 0.0);
+    let truth = s.info.expect("info").truth.expect("truth");
+    assert!(!truth.correct);
+
+    let t = c
+        .get_trajectory(pb::GetTrajectoryRequest { session_id: sid })
+        .await
+        .expect("trajectory")
+        .into_inner();
+    let texts: Vec<_> = t
+        .steps
+        .iter()
+        .map(|s| match s.action.as_ref().and_then(|a| a.kind.clone()) {
+            Some(pb::action::Kind::Text(t)) => t,
+            other => panic!("expected raw text, got {other:?}"),
+        })
+        .collect();
+    assert_eq!(texts, vec![garbage, "<exam>no_such_exam</exam>", tool_call]);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn protocol_errors_have_the_right_codes() {
+    let server = Server::start(medgym_server::Config {
+        max_sessions: 2,
+        max_text_bytes: 64,
+        ..Default::default()
+    })
+    .await;
+    let mut c = server.client().await;
+
+    let err = c
+        .step(ask("0123456789abcdef", "hello"))
+        .await
+        .expect_err("unknown");
+    assert_eq!(err.code(), Code::NotFound);
+
+    let r = c.reset(reset(1)).await.expect("reset").into_inner();
+    let no_action = pb::StepRequest {
+        session_id: r.session_id.clone(),
+        action: None,
+        request_id: String::new(),
+    };
+    assert_eq!(
+        c.step(no_action).await.expect_err("no action").code(),
+        Code::InvalidArgument
+    );
+    let long = "x".repeat(65);
+    assert_eq!(
+        c.step(ask(&r.session_id, &long))
+            .await
+            .expect_err("too long")
+            .code(),
+        Code::InvalidArgument
+    );
+    let bad_task = pb::ResetRequest {
+        task_id: "no-such-task".into(),
+        ..Default::default()
+    };
+    assert_eq!(
+        c.reset(bad_task).await.expect_err("bad task").code(),
+        Code::InvalidArgument
+    );
+    let bad_noise = pb::ResetRequest {
+        options: Some(pb::EpisodeOptions {
+            noise: Some(pb::NoiseConfig {
+                preset: "extreme".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    assert_eq!(
+        c.reset(bad_noise).await.expect_err("bad noise").code(),
+        Code::InvalidArgument
+    );
+
+    c.reset(reset(2)).await.expect("second session");
+    let err = c.reset(reset(3)).await.expect_err("capacity");
+    assert_eq!(err.code(), Code::ResourceExhausted);
+
+    c.close(pb::CloseRequest {
+        session_id: r.session_id.clone(),
+    })
+    .await
+    .expect("close");
+    let err = c
+        .step(ask(&r.session_id, "hello"))
+        .await
+        .expect_err("closed");
+    assert_eq!(err.code(), Code::NotFound);
+    c.reset(reset(3)).await.expect("room again after close");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_retried_request_id_returns_the_first_answer() {
+    let server = Server::start(Default::default()).await;
+    let mut c = server.client().await;
+    let r = c.reset(reset(9)).await.expect("reset").into_inner();
+    let mut req = exam(&r.session_id, "cbc");
+    req.request_id = "req-1".into();
+    let first = c.step(req.clone()).await.expect("step").into_inner();
+    let again = c.step(req).await.expect("retry").into_inner();
+    assert_eq!(first, again);
+    assert_eq!(
+        again.observation.expect("obs").turn,
+        1,
+        "the retry did not take a turn"
+    );
+    let next = c
+        .step(ask(&r.session_id, "Any fever?"))
+        .await
+        .expect("step")
+        .into_inner();
+    assert_eq!(next.observation.expect("obs").turn, 2);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn batch_step_answers_in_order_and_isolates_a_bad_session() {
+    let server = Server::start(Default::default()).await;
+    let mut c = server.client().await;
+    let a = c
+        .reset(reset(1))
+        .await
+        .expect("reset")
+        .into_inner()
+        .session_id;
+    let b = c
+        .reset(reset(2))
+        .await
+        .expect("reset")
+        .into_inner()
+        .session_id;
+    let resp = c
+        .batch_step(pb::BatchStepRequest {
+            steps: vec![
+                ask(&a, "Any fever?"),
+                ask("missing", "Any fever?"),
+                exam(&b, "cbc"),
+            ],
+            autoreset: false,
+        })
+        .await
+        .expect("batch")
+        .into_inner();
+    use pb::batch_step_result::Result as R;
+    let kinds: Vec<_> = resp.results.iter().map(|r| r.result.clone()).collect();
+    assert!(matches!(&kinds[0], Some(R::Response(_))));
+    assert!(matches!(&kinds[1], Some(R::Error(s)) if s.code == Code::NotFound as i32));
+    assert!(
+        matches!(&kinds[2], Some(R::Response(r)) if r.observation.as_ref().is_some_and(|o| o.text.contains("Complete blood count") || o.text.to_lowercase().contains("blood")))
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn health_reflection_and_metrics() {
+    let server = Server::start(Default::default()).await;
+    let channel = server.channel().await;
+
+    let mut health = tonic_health::pb::health_client::HealthClient::new(channel.clone());
+    let status = health
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: "medgym.v1.Environment".into(),
+        })
+        .await
+        .expect("health")
+        .into_inner();
+    assert_eq!(
+        status.status,
+        tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+    );
+
+    use tonic_reflection::pb::v1::{
+        ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
+        server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
+    };
+    let mut reflection = ServerReflectionClient::new(channel.clone());
+    let req = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut stream = reflection
+        .server_reflection_info(tokio_stream::iter(vec![req]))
+        .await
+        .expect("reflection")
+        .into_inner();
+    let resp = stream
+        .message()
+        .await
+        .expect("message")
+        .expect("one response");
+    let Some(MessageResponse::ListServicesResponse(list)) = resp.message_response else {
+        panic!("unexpected reflection answer");
+    };
+    let names: Vec<_> = list.service.iter().map(|s| s.name.as_str()).collect();
+    assert!(names.contains(&"medgym.v1.Environment"), "{names:?}");
+
+    // Some traffic, then the counters must show it.
+    let mut c = EnvironmentClient::new(channel);
+    let r = c.reset(reset(5)).await.expect("reset").into_inner();
+    c.step(ask(&r.session_id, "Any fever?"))
+        .await
+        .expect("step");
+    let _ = c.step(ask("nope", "x")).await;
+    let mut tcp = tokio::net::TcpStream::connect(server.metrics)
+        .await
+        .expect("metrics");
+    tcp.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await
+        .expect("write");
+    let mut body = String::new();
+    tcp.read_to_string(&mut body).await.expect("read");
+    assert!(body.starts_with("HTTP/1.1 200"), "{body}");
+    for name in [
+        "medgym_steps_total",
+        "medgym_resets_total",
+        "medgym_active_sessions",
+        "medgym_step_latency_seconds_bucket",
+        "medgym_errors_total{code=\"NotFound\"}",
+    ] {
+        assert!(body.contains(name), "missing {name} in:\n{body}");
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn spec_and_task_listing() {
+    let server = Server::start(Default::default()).await;
+    let mut c = server.client().await;
+    let spec = c
+        .get_spec(pb::GetSpecRequest {})
+        .await
+        .expect("spec")
+        .into_inner();
+    assert!(spec.domains.len() >= 3);
+    assert!(spec.exams.iter().any(|e| e.id == "cbc"));
+    let tools: Vec<_> = spec.tools.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(
+        tools,
+        ["ask_patient", "order_exam", "search_knowledge", "diagnose"]
+    );
+    for t in &spec.tools {
+        let v: serde_json::Value = serde_json::from_str(&t.parameters_json).expect("schema json");
+        assert_eq!(v["type"], "object");
+    }
+    let defaults = spec.default_options.expect("defaults");
+    assert_eq!(defaults.reward.expect("weights").diagnosis, 1.0);
+
+    let mut all = Vec::new();
+    let mut token = String::new();
+    loop {
+        let page = c
+            .list_tasks(pb::ListTasksRequest {
+                page_size: 5,
+                page_token: token.clone(),
+                ..Default::default()
+            })
+            .await
+            .expect("list")
+            .into_inner();
+        assert!(page.tasks.len() <= 5);
+        all.extend(page.tasks);
+        if page.next_page_token.is_empty() {
+            assert_eq!(all.len() as u32, page.total);
+            break;
+        }
+        token = page.next_page_token;
+    }
+    let ids: HashSet<_> = all.iter().map(|t| &t.task_id).collect();
+    assert_eq!(ids.len(), all.len(), "pages do not overlap");
+    let err = c
+        .list_tasks(pb::ListTasksRequest {
+            page_token: "garbage".into(),
+            ..Default::default()
+        })
+        .await
+        .expect_err("bad token");
+    assert_eq!(err.code(), Code::InvalidArgument);
+    server.stop().await;
+}
