@@ -48,7 +48,12 @@ fn questions_name_the_right_findings() {
 fn unrelated_questions_name_nothing() {
     let k = Knowledge::embedded().expect("knowledge");
     let lexicon = Lexicon::new(&k);
-    for q in ["What is your job?", "How are you today?", "Do you have any pets?", ""] {
+    for q in [
+        "What is your job?",
+        "How are you today?",
+        "Do you have any pets?",
+        "",
+    ] {
         assert!(lexicon.understand(q).findings.is_empty(), "{q:?}");
     }
 }
