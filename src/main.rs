@@ -56,15 +56,23 @@ struct ServeArgs {
     /// Address of the Prometheus metrics endpoint (GET /metrics).
     #[arg(long, default_value = "127.0.0.1:9100")]
     metrics_addr: SocketAddr,
-    /// Maximum number of live sessions; further resets get RESOURCE_EXHAUSTED.
-    #[arg(long, default_value_t = 100_000)]
-    max_sessions: usize,
-    /// Seconds a session may stay idle before it is closed.
-    #[arg(long, default_value_t = 600)]
-    session_ttl: u64,
-    /// Maximum bytes of any text in an action; longer gets INVALID_ARGUMENT.
-    #[arg(long, default_value_t = 16 * 1024)]
-    max_text_bytes: usize,
+    /// TOML config with limits and default episode options (reward weights, turn limit,
+    /// budget); see medgym.toml for every key and its default. Flags below override it.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Maximum number of live sessions; further resets get RESOURCE_EXHAUSTED [default: 100000].
+    #[arg(long)]
+    max_sessions: Option<usize>,
+    /// Seconds a session may stay idle before it is closed [default: 600].
+    #[arg(long)]
+    session_ttl: Option<u64>,
+    /// Maximum bytes of any text in an action; longer gets INVALID_ARGUMENT [default: 16384].
+    #[arg(long)]
+    max_text_bytes: Option<usize>,
+    /// Append every finished episode to rotating JSONL files in this directory (format:
+    /// docs/trajectory.schema.json). A record is written before its final step is answered.
+    #[arg(long, value_name = "DIR")]
+    trajectory_dir: Option<PathBuf>,
     #[command(flatten)]
     knowledge: KnowledgeArg,
 }
@@ -138,12 +146,27 @@ fn serve(args: ServeArgs) -> Result<()> {
         exams = world.knowledge.exams.len(),
         "knowledge loaded"
     );
-    let config = medgym_server::Config {
-        max_sessions: args.max_sessions,
-        session_ttl_seconds: args.session_ttl,
-        max_text_bytes: args.max_text_bytes,
-        ..Default::default()
+    let mut config = match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            medgym_server::Config::from_toml(&text)
+                .with_context(|| format!("in {}", path.display()))?
+        }
+        None => medgym_server::Config::default(),
     };
+    if let Some(n) = args.max_sessions {
+        config.max_sessions = n;
+    }
+    if let Some(n) = args.session_ttl {
+        config.session_ttl_seconds = n;
+    }
+    if let Some(n) = args.max_text_bytes {
+        config.max_text_bytes = n;
+    }
+    if let Some(dir) = args.trajectory_dir {
+        config.trajectory_dir = Some(dir);
+    }
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async {
         let listener = tokio::net::TcpListener::bind(args.addr)

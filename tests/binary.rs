@@ -1,17 +1,36 @@
-//! The `medgym` binary as a user runs it: `serve` on port 0, a real client, SIGTERM.
+//! The `medgym` binary as a user runs it: `serve` on port 0, real clients, signals.
 
+use std::collections::HashSet;
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use medgym_proto::v1 as pb;
 use pb::environment_client::EnvironmentClient;
 
-/// Reads the server's log until it names its gRPC address.
-fn bound_addr(
-    stderr: impl std::io::Read + Send + 'static,
-) -> (String, std::thread::JoinHandle<Vec<String>>) {
-    let mut lines = BufReader::new(stderr).lines();
+struct Running {
+    child: Child,
+    addr: String,
+    log: std::thread::JoinHandle<Vec<String>>,
+}
+
+/// Starts `medgym serve` on free ports and waits until its log names the gRPC address.
+fn serve(extra: &[&str]) -> Running {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_medgym"))
+        .args([
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--metrics-addr",
+            "127.0.0.1:0",
+        ])
+        .args(extra)
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn medgym serve");
+    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
     let mut seen = Vec::new();
     for line in lines.by_ref() {
         let line = line.expect("log line");
@@ -21,31 +40,47 @@ fn bound_addr(
         {
             let addr = rest.split_whitespace().next().expect("address").to_string();
             // Keep draining stderr so the server never blocks on a full pipe.
-            let drain = std::thread::spawn(move || lines.map_while(Result::ok).collect());
-            return (addr, drain);
+            let log = std::thread::spawn(move || {
+                seen.extend(lines.map_while(Result::ok));
+                seen
+            });
+            return Running { child, addr, log };
         }
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("server exited before serving:\n{}", seen.join("\n"));
+}
+
+impl Running {
+    fn signal(&self, sig: &str) {
+        let status = Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    }
+
+    /// Waits (bounded) for the process to exit; returns (success, log).
+    fn wait(mut self) -> (bool, String) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let exit = loop {
+            if let Some(s) = self.child.try_wait().expect("wait") {
+                break s;
+            }
+            assert!(Instant::now() < deadline, "server did not exit within 15 s");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        (exit.success(), self.log.join().expect("log").join("\n"))
+    }
 }
 
 #[test]
 fn serve_answers_then_stops_cleanly_on_sigterm() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_medgym"))
-        .args([
-            "serve",
-            "--addr",
-            "127.0.0.1:0",
-            "--metrics-addr",
-            "127.0.0.1:0",
-        ])
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn medgym serve");
-    let (addr, drain) = bound_addr(child.stderr.take().expect("stderr"));
-
+    let server = serve(&[]);
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     rt.block_on(async {
-        let mut c = EnvironmentClient::connect(format!("http://{addr}"))
+        let mut c = EnvironmentClient::connect(format!("http://{}", server.addr))
             .await
             .expect("connect");
         let r = c
@@ -64,24 +99,157 @@ fn serve_answers_then_stops_cleanly_on_sigterm() {
                 .contains("year-old")
         );
     });
-
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(status.success());
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let exit = loop {
-        if let Some(s) = child.try_wait().expect("wait") {
-            break s;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "server did not stop within 10 s of SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let log = drain.join().expect("log").join("\n");
-    assert!(exit.success(), "exit {exit:?}\n{log}");
+    server.signal("-TERM");
+    let (ok, log) = server.wait();
+    assert!(ok, "{log}");
     assert!(log.contains("medgym stopped"), "{log}");
+}
+
+/// Plays short episodes on `clients` concurrent sessions until the server goes away; returns the
+/// ids of episodes whose final step the server acknowledged.
+async fn roll_until_gone(
+    addr: String,
+    clients: usize,
+    signal_after: Duration,
+    signal: impl FnOnce(),
+) -> HashSet<String> {
+    let done = Arc::new(Mutex::new(HashSet::new()));
+    let mut tasks = Vec::new();
+    for k in 0..clients {
+        let addr = addr.clone();
+        let done = Arc::clone(&done);
+        tasks.push(tokio::spawn(async move {
+            let Ok(mut c) = EnvironmentClient::connect(format!("http://{addr}")).await else {
+                return;
+            };
+            for i in 0..100_000u64 {
+                let Ok(r) = c
+                    .reset(pb::ResetRequest {
+                        seed: Some(k as u64 * 1_000_000 + i),
+                        ..Default::default()
+                    })
+                    .await
+                else {
+                    return;
+                };
+                let sid = r.into_inner().session_id;
+                let actions = [
+                    pb::action::Kind::Ask(pb::Ask {
+                        question: "Any fever?".into(),
+                        finding_id: String::new(),
+                    }),
+                    pb::action::Kind::Exam(pb::Exam {
+                        exam_id: "cbc".into(),
+                        site: String::new(),
+                    }),
+                    pb::action::Kind::Text(
+                        r#"{"name": "diagnose", "arguments": {"primary": "migraine"}}"#.into(),
+                    ),
+                ];
+                for kind in actions {
+                    let step = pb::StepRequest {
+                        session_id: sid.clone(),
+                        action: Some(pb::Action { kind: Some(kind) }),
+                        request_id: String::new(),
+                    };
+                    let Ok(s) = c.step(step).await else { return };
+                    let s = s.into_inner();
+                    if s.terminated {
+                        let id = s.info.expect("info").episode_id;
+                        done.lock().expect("lock").insert(id);
+                    }
+                }
+                let _ = c.close(pb::CloseRequest { session_id: sid }).await;
+            }
+        }));
+    }
+    tokio::time::sleep(signal_after).await;
+    signal();
+    for t in tasks {
+        let _ = tokio::time::timeout(Duration::from_secs(20), t).await;
+    }
+    done.lock().expect("lock").clone()
+}
+
+fn episodes_in(dir: &Path) -> Vec<String> {
+    medgym_sink::read_all(dir)
+        .expect("every trajectory line parses")
+        .into_iter()
+        .map(|r| r.episode_id)
+        .collect()
+}
+
+#[test]
+fn sigterm_during_a_rollout_loses_no_finished_episode() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = serve(&["--trajectory-dir", dir.path().to_str().expect("utf-8")]);
+    let pid = server.child.id();
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let acknowledged = rt.block_on(roll_until_gone(
+        server.addr.clone(),
+        8,
+        Duration::from_millis(700),
+        || {
+            let _ = Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status();
+        },
+    ));
+    let (ok, log) = server.wait();
+    assert!(ok, "{log}");
+    assert!(
+        !acknowledged.is_empty(),
+        "the rollout finished some episodes before the signal"
+    );
+    let written = episodes_in(dir.path());
+    let unique: HashSet<_> = written.iter().cloned().collect();
+    assert_eq!(unique.len(), written.len(), "no episode is written twice");
+    eprintln!(
+        "SIGTERM: {} acknowledged, {} written",
+        acknowledged.len(),
+        unique.len()
+    );
+    let missing: Vec<_> = acknowledged.difference(&unique).collect();
+    assert!(
+        missing.is_empty(),
+        "{} acknowledged episodes missing: {missing:?}",
+        missing.len()
+    );
+}
+
+#[test]
+fn sigkill_during_a_rollout_leaves_parseable_files_and_only_loses_unacknowledged_episodes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = serve(&["--trajectory-dir", dir.path().to_str().expect("utf-8")]);
+    let pid = server.child.id();
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let acknowledged = rt.block_on(roll_until_gone(
+        server.addr.clone(),
+        8,
+        Duration::from_millis(700),
+        || {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+        },
+    ));
+    let _ = server.wait();
+    assert!(!acknowledged.is_empty());
+    // What a restarted server does first: repair torn tails, then every line parses.
+    drop(
+        medgym_sink::TrajectoryWriter::open(dir.path(), medgym_sink::DEFAULT_ROTATE_BYTES)
+            .expect("reopen"),
+    );
+    let written: HashSet<_> = episodes_in(dir.path()).into_iter().collect();
+    eprintln!(
+        "SIGKILL: {} acknowledged, {} written",
+        acknowledged.len(),
+        written.len()
+    );
+    let missing: Vec<_> = acknowledged.difference(&written).collect();
+    assert!(
+        missing.is_empty(),
+        "{} acknowledged episodes missing: {missing:?}",
+        missing.len()
+    );
 }

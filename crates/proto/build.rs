@@ -8,7 +8,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out = PathBuf::from(env::var("OUT_DIR")?);
     println!("cargo:rerun-if-changed={}", root.display());
 
-    let files = protox::compile(["medgym/v1/environment.proto"], [&root])?;
+    let files = protox::compile(
+        ["medgym/v1/environment.proto", "medgym/v1/bench.proto"],
+        [&root],
+    )?;
     std::fs::write(
         out.join("medgym_descriptor.bin"),
         prost::Message::encode_to_vec(&files),

@@ -7,7 +7,7 @@ use std::path::Path;
 use serde::de::DeserializeOwned;
 
 use crate::model::{Case, Disease, Exam, Finding, FindingKind, Manifest};
-use crate::{ClinicError, text};
+use crate::{ClinicError, icd, text};
 
 /// Index of a finding in [`Knowledge::findings`].
 pub type FindingIdx = u32;
@@ -24,6 +24,15 @@ pub const FILES: [&str; 5] = [
     "diseases.json",
     "cases.json",
 ];
+
+/// What a diagnosis names.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Resolution<'k> {
+    /// The disease of the knowledge set it names, if any.
+    pub disease: Option<&'k Disease>,
+    /// Its ICD-10-CM code, if known.
+    pub code: Option<String>,
+}
 
 /// One inconsistency in a knowledge set, naming the file and record.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -136,7 +145,8 @@ impl Knowledge {
         for (i, d) in diseases.iter().enumerate() {
             let names = std::iter::once(&d.name)
                 .chain(&d.synonyms)
-                .chain(d.icd10.as_ref());
+                .chain(d.icd10.as_ref())
+                .chain(&d.xrefs);
             for name in names {
                 let key = text::normalize_joined(name);
                 if let Some(&other) = disease_by_name.get(&key)
@@ -216,12 +226,35 @@ impl Knowledge {
         &self.disease_of(self.case(idx)).domain
     }
 
-    /// Resolves a free-text disease name, synonym or ICD-10-CM code to a disease.
+    /// Resolves a free-text disease name, synonym, ICD-10-CM code or ORPHA/OMIM id to a disease.
     pub fn resolve_disease(&self, name: &str) -> Option<&Disease> {
-        let key = text::normalize_joined(name);
         self.disease_by_name
-            .get(&key)
+            .get(&text::normalize_joined(name))
             .map(|&i| &self.diseases[i as usize])
+    }
+
+    /// Resolves a diagnosis to a disease where possible and to an ICD-10-CM code where one is
+    /// known (a disease's code, or a code-shaped answer outside the case set).
+    pub fn resolve_diagnosis(&self, name: &str) -> Resolution<'_> {
+        let name = name.trim();
+        match self.resolve_disease(name) {
+            Some(d) => Resolution {
+                disease: Some(d),
+                code: d.icd10.clone(),
+            },
+            None => {
+                let upper = name.to_ascii_uppercase();
+                Resolution {
+                    disease: None,
+                    code: icd::is_code(&upper).then_some(upper),
+                }
+            }
+        }
+    }
+
+    /// Index of a disease by id.
+    pub fn disease_idx(&self, id: &str) -> Option<u32> {
+        self.disease_by_id.get(id).copied()
     }
 
     /// Tasks of a domain and split (empty string: any), in file order.
@@ -317,7 +350,7 @@ impl Knowledge {
                 );
             }
             if let Some(code) = &d.icd10
-                && !is_icd10(code)
+                && !icd::is_code(code)
             {
                 problem(
                     "diseases.json",
@@ -417,33 +450,9 @@ fn index<T>(
     map
 }
 
-/// Shape of an ICD-10-CM code: letter, two characters, optional dot and up to four more.
-fn is_icd10(code: &str) -> bool {
-    let b = code.as_bytes();
-    let head = b.len() >= 3
-        && b[0].is_ascii_uppercase()
-        && b[1].is_ascii_digit()
-        && b[2].is_ascii_alphanumeric();
-    let tail = &code[3.min(code.len())..];
-    head && (tail.is_empty()
-        || (tail.starts_with('.')
-            && (2..=5).contains(&tail.len())
-            && tail[1..].bytes().all(|c| c.is_ascii_alphanumeric())))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn icd10_shapes() {
-        for ok in ["I21.9", "J18", "A41.51", "M05.79", "E11.65", "Z00.00"] {
-            assert!(is_icd10(ok), "{ok}");
-        }
-        for bad in ["", "21.9", "I2", "I21.", "i21.9", "I21.12345", "I21-9"] {
-            assert!(!is_icd10(bad), "{bad}");
-        }
-    }
 
     #[test]
     fn embedded_knowledge_loads_and_is_consistent() {

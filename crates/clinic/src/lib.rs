@@ -4,11 +4,12 @@
 //! Invariant: this crate knows nothing of episodes, randomness, networking or tonic. It turns
 //! data files into an immutable, indexed [`Knowledge`] that every episode shares.
 
+pub mod icd;
 mod knowledge;
 mod model;
 pub mod text;
 
-pub use knowledge::{ExamIdx, FindingIdx, Knowledge, Problem, TaskIdx};
+pub use knowledge::{ExamIdx, FindingIdx, Knowledge, Problem, Resolution, TaskIdx};
 pub use model::*;
 
 use std::path::PathBuf;

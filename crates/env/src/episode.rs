@@ -16,6 +16,9 @@ use crate::{EnvError, World};
 /// Longest accepted `top_k` of a search.
 pub const MAX_TOP_K: u32 = 10;
 
+/// Most entries accepted in a differential.
+pub const MAX_DIFFERENTIAL: usize = 50;
+
 /// How to start an episode.
 #[derive(Debug, Clone, Default)]
 pub struct ResetArgs {
@@ -162,6 +165,10 @@ pub struct Trajectory {
     pub steps: Vec<StepRecord>,
     /// The hidden case, once the episode has ended.
     pub case: Option<CaseSummary>,
+    /// Options of the episode.
+    pub options: EpisodeOptions,
+    /// 1-based rank of the truth in the final differential, if it was there.
+    pub truth_rank: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -186,9 +193,11 @@ struct Episode {
     /// Findings of the last understood question, for follow-ups ("when did it start?").
     topic: Vec<FindingIdx>,
     exams: Vec<ExamIdx>,
-    useful_exams: u32,
+    /// Findings revealed so far, for information-gain shaping.
+    revealed: Vec<FindingIdx>,
     status: Status,
     correct: bool,
+    truth_rank: Option<u32>,
     initial: Observation,
     steps: Vec<StepRecord>,
 }
@@ -270,9 +279,10 @@ impl Env {
             asked: Vec::new(),
             topic: Vec::new(),
             exams: Vec::new(),
-            useful_exams: 0,
+            revealed: Vec::new(),
             status: Status::Running,
             correct: false,
+            truth_rank: None,
             initial: initial.clone(),
             steps: Vec::new(),
         };
@@ -413,6 +423,8 @@ impl Env {
             info,
             initial_observation: ep.initial.clone(),
             steps: ep.steps.clone(),
+            options: ep.options.clone(),
+            truth_rank: ep.truth_rank,
             case: ended.then(|| {
                 let disease = k.disease_of(case);
                 CaseSummary {
@@ -476,6 +488,7 @@ impl Episode {
                 }
                 let variant = mix(self.seed, question_hash(&question));
                 let answer = medgym_patient::answer(k, case, &question, variant);
+                self.gain(world, &answer.revealed, reward);
                 obs.text = answer.text;
                 obs.revealed_findings = ids(world, &answer.revealed);
                 obs.denied_findings = ids(world, &answer.denied);
@@ -491,7 +504,8 @@ impl Episode {
                 let e = k.exam(xi);
                 self.cost_usd += e.cost_usd;
                 self.discomfort += u32::from(e.discomfort);
-                reward.exam_cost(&w, e.cost_usd, e.discomfort);
+                let reference = world.reference_usd(&k.disease_of(case).domain);
+                reward.exam_cost(&w, e.cost_usd, reference, e.discomfort);
                 let repeated = self.exams.contains(&xi);
                 let report = if repeated {
                     reward.repeat(&w);
@@ -509,9 +523,7 @@ impl Episode {
                     Some(r) => r,
                     None => {
                         let r = medgym_patient::examine(k, case, xi, &mut self.rng);
-                        if !r.revealed.is_empty() {
-                            self.useful_exams += 1;
-                        }
+                        self.gain(world, &r.revealed, reward);
                         (r.text, ids(world, &r.revealed))
                     }
                 };
@@ -545,6 +557,12 @@ impl Episode {
                 Ok(())
             }
             Action::Diagnose(dx) => {
+                if dx.differential.len() > MAX_DIFFERENTIAL {
+                    return Err(format!(
+                        "the differential has {} entries; at most {MAX_DIFFERENTIAL} are accepted",
+                        dx.differential.len()
+                    ));
+                }
                 let primary = if dx.primary.trim().is_empty() {
                     dx.differential
                         .first()
@@ -558,40 +576,99 @@ impl Episode {
                     return Err("a diagnosis needs a primary name or a differential".into());
                 }
                 let truth = k.disease_of(case);
-                let resolved = k.resolve_disease(&primary);
-                self.correct = resolved.is_some_and(|d| d.id == truth.id);
-                let entries: Vec<Resolved> = if dx.differential.is_empty() {
-                    vec![Resolved {
-                        key: key_of(k, &primary),
-                        probability: 1.0,
-                    }]
+                let given = k.resolve_diagnosis(&primary);
+                self.correct = given.disease.is_some_and(|d| d.id == truth.id);
+                let dx_credit = if self.correct {
+                    1.0
+                } else {
+                    match (&given.code, &truth.icd10) {
+                        (Some(g), Some(t)) => medgym_clinic::icd::code_credit(g, t),
+                        _ => 0.0,
+                    }
+                };
+
+                let named: Vec<(&str, f64)> = if dx.differential.is_empty() {
+                    vec![(primary.as_str(), 1.0)]
                 } else {
                     dx.differential
                         .iter()
-                        .map(|d| Resolved {
-                            key: key_of(k, if d.code.is_empty() { &d.name } else { &d.code }),
-                            probability: d.probability,
+                        .map(|d| {
+                            (
+                                if d.code.is_empty() {
+                                    d.name.as_str()
+                                } else {
+                                    d.code.as_str()
+                                },
+                                d.probability,
+                            )
                         })
                         .collect()
                 };
+                let entries: Vec<Resolved> = named
+                    .iter()
+                    .map(|&(name, probability)| Resolved {
+                        key: key_of(k, name),
+                        probability,
+                    })
+                    .collect();
+                let total: f64 = entries.iter().map(|e| e.probability).sum();
+                let mut notes = Vec::new();
+                if !dx.differential.is_empty() && (total - 1.0).abs() > 0.01 {
+                    reward.unnormalised(&w);
+                    notes.push(format!("the differential's probabilities summed to {total:.3}; they were renormalised (penalised)"));
+                }
                 let ddx = reward::differential_score(&entries, &truth.id);
-                let quality = if self.exams.is_empty() {
-                    0.0
-                } else {
-                    f64::from(self.useful_exams) / self.exams.len() as f64
-                };
-                reward.diagnosis(&w, if self.correct { 1.0 } else { 0.0 }, ddx, quality);
+                self.truth_rank = entries
+                    .iter()
+                    .position(|e| e.key == truth.id)
+                    .map(|i| i as u32 + 1);
+
+                // Exams that could show a finding of the truth or of an alternative considered.
+                let mut relevant: Vec<ExamIdx> =
+                    world.disease_exams[k.disease_idx(&truth.id).unwrap_or(0) as usize].clone();
+                for e in &entries {
+                    if let Some(d) = k.disease_idx(&e.key) {
+                        relevant.extend_from_slice(&world.disease_exams[d as usize]);
+                    }
+                }
+                let useful = self.exams.iter().filter(|x| relevant.contains(x)).count();
+                let keys = world.key_exams(self.task);
+                let key_ordered = keys.iter().filter(|x| self.exams.contains(x)).count();
+                let quality =
+                    reward::exam_quality(self.exams.len(), useful, keys.len(), key_ordered);
+
+                reward.diagnosis(&w, dx_credit, ddx, quality);
                 self.status = Status::Terminated;
                 obs.text = format!("Diagnosis recorded: {}.", primary.trim());
-                if resolved.is_none() {
-                    obs.feedback.message = format!(
-                        "{:?} was not recognised as a disease; scored as incorrect",
-                        primary.trim()
+                if given.disease.is_none() && given.code.is_none() {
+                    notes.insert(
+                        0,
+                        format!(
+                            "{:?} was not recognised as a disease; scored as incorrect",
+                            primary.trim()
+                        ),
                     );
                 }
+                obs.feedback.message = notes.join("; ");
                 Ok(())
             }
         }
+    }
+
+    /// Information-gain shaping: findings of the true disease revealed for the first time.
+    fn gain(&mut self, world: &World, revealed: &[FindingIdx], reward: &mut Reward) {
+        let k = &world.knowledge;
+        let truth = k.disease_idx(&k.case(self.task).disease).unwrap_or(0) as usize;
+        let mut new = 0;
+        for &f in revealed {
+            if !self.revealed.contains(&f) {
+                self.revealed.push(f);
+                if world.disease_findings[truth].binary_search(&f).is_ok() {
+                    new += 1;
+                }
+            }
+        }
+        reward.information(&self.options.reward, new);
     }
 }
 

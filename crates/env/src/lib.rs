@@ -20,6 +20,7 @@
 mod action;
 mod episode;
 mod options;
+pub mod record;
 pub mod reward;
 mod world;
 
@@ -27,8 +28,8 @@ pub use action::{
     Action, Ask, Diagnose, Exam, ParseError, RankedDiagnosis, Search, Tool, parse_text, tools,
 };
 pub use episode::{
-    CaseSummary, Env, Feedback, Info, MAX_TOP_K, Observation, ResetArgs, StepOutcome, StepRecord,
-    Totals, Trajectory, Truth,
+    CaseSummary, Env, Feedback, Info, MAX_DIFFERENTIAL, MAX_TOP_K, Observation, ResetArgs,
+    StepOutcome, StepRecord, Totals, Trajectory, Truth,
 };
 pub use options::{
     EpisodeOptions, NOISE_PRESETS, NOISE_TYPES, NoiseConfig, OptionsError, PERSONAS, RewardWeights,

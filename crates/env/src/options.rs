@@ -2,10 +2,11 @@
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Weights of the reward terms (DESIGN.md section 4).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct RewardWeights {
     /// Diagnostic accuracy.
@@ -22,6 +23,8 @@ pub struct RewardWeights {
     pub repeat: f64,
     /// Penalty per invalid action.
     pub invalid: f64,
+    /// Shaping per relevant finding revealed (0 disables it).
+    pub information: f64,
 }
 
 impl Default for RewardWeights {
@@ -36,12 +39,13 @@ impl Default for RewardWeights {
             turn: 0.01,
             repeat: 0.05,
             invalid: 0.1,
+            information: 0.0,
         }
     }
 }
 
 /// Noise of the simulated patient and examiner.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct NoiseConfig {
     /// Preset: "none", "mild", "realistic" or "hard".
@@ -72,7 +76,7 @@ pub const NOISE_TYPES: [&str; 10] = [
 pub const PERSONAS: [&str; 1] = ["neutral"];
 
 /// Options of one episode.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct EpisodeOptions {
     /// Patient and examiner noise.
@@ -145,6 +149,7 @@ impl EpisodeOptions {
             ("turn", w.turn),
             ("repeat", w.repeat),
             ("invalid", w.invalid),
+            ("information", w.information),
         ] {
             if !v.is_finite() {
                 return Err(OptionsError::Weight(name));

@@ -4,7 +4,7 @@
 use crate::options::RewardWeights;
 
 /// Names of the reward terms, in report order.
-pub const TERMS: [&str; 7] = [
+pub const TERMS: [&str; 8] = [
     "diagnosis",
     "differential",
     "exam_quality",
@@ -12,11 +12,8 @@ pub const TERMS: [&str; 7] = [
     "turn",
     "repeat",
     "invalid",
+    "information",
 ];
-
-/// Money that counts as one unit of cost: a typical emergency work-up. Spending it costs as much
-/// as causing the maximum discomfort level once.
-pub const REFERENCE_WORKUP_USD: f64 = 500.0;
 
 /// The reward of one step, term by term.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -57,12 +54,23 @@ impl Reward {
         self.add("invalid", -w.invalid);
     }
 
-    /// Money and discomfort of an exam.
-    pub fn exam_cost(&mut self, w: &RewardWeights, usd: f64, discomfort: u8) {
+    /// Money and discomfort of an exam. Money counts in units of the domain's reference
+    /// work-up, so spending one typical work-up costs as much as the maximum discomfort once.
+    pub fn exam_cost(&mut self, w: &RewardWeights, usd: f64, reference_usd: f64, discomfort: u8) {
         self.add(
             "cost",
-            -w.cost * (usd / REFERENCE_WORKUP_USD + f64::from(discomfort) / 3.0),
+            -w.cost * (usd / reference_usd + f64::from(discomfort) / 3.0),
         );
+    }
+
+    /// Shaping: relevant findings newly revealed by a question or exam.
+    pub fn information(&mut self, w: &RewardWeights, findings: usize) {
+        self.add("information", w.information * findings as f64);
+    }
+
+    /// A differential whose probabilities had to be renormalised.
+    pub fn unnormalised(&mut self, w: &RewardWeights) {
+        self.add("invalid", -0.5 * w.invalid);
     }
 
     /// Terminal terms of a diagnosis.
@@ -71,6 +79,25 @@ impl Reward {
         self.add("differential", w.differential * ddx);
         self.add("exam_quality", w.exam_quality * exam_quality);
     }
+}
+
+/// Work-up quality in [0, 1]: the mean of precision (share of ordered exams that could reveal
+/// a finding of the true disease or of an alternative the agent considered) and recall (share of
+/// the case's key exams ordered). No exams is no work-up: precision 0, and recall 0 unless the
+/// case has no key exam. Ordering everything buys recall but sinks precision and pays the cost
+/// term; ordering the key exams is what this term exists to pay for.
+pub fn exam_quality(ordered: usize, useful: usize, key_total: usize, key_ordered: usize) -> f64 {
+    let precision = if ordered == 0 {
+        0.0
+    } else {
+        useful as f64 / ordered as f64
+    };
+    let recall = if key_total == 0 {
+        1.0
+    } else {
+        key_ordered as f64 / key_total as f64
+    };
+    (precision + recall) / 2.0
 }
 
 /// A differential entry resolved to a disease (or left unresolved, keyed by its text).
@@ -161,7 +188,7 @@ mod tests {
         let w = RewardWeights::default();
         let mut reward = Reward::default();
         reward.turn(&w);
-        reward.exam_cost(&w, 120.0, 1);
+        reward.exam_cost(&w, 120.0, 500.0, 1);
         reward.repeat(&w);
         reward.diagnosis(&w, 1.0, 0.8, 0.5);
         let sum: f64 = reward.components().map(|(_, v)| v).sum();

@@ -1,10 +1,18 @@
 //! What all episodes share: the knowledge set, the question lexicon, the search index.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
-use medgym_clinic::Knowledge;
+use medgym_clinic::{ExamIdx, FindingIdx, FindingKind, Knowledge};
 use medgym_patient::Lexicon;
+
+/// The smallest reference work-up, so a domain of symptom-only diseases does not make every
+/// dollar enormous.
+const MIN_REFERENCE_USD: f64 = 100.0;
+
+/// A profile finding at least this frequent makes the exam that shows it a key exam.
+const KEY_FREQUENCY: f64 = 0.5;
 
 /// One knowledge-base passage returned by a search.
 #[derive(Debug, Clone, PartialEq)]
@@ -34,6 +42,14 @@ pub struct World {
     pub lexicon: Lexicon,
     /// The knowledge base, when loaded.
     pub search: Option<Arc<dyn SearchIndex>>,
+    /// Per disease: its profile findings, sorted.
+    pub(crate) disease_findings: Vec<Vec<FindingIdx>>,
+    /// Per disease: exams that can reveal any profile finding, sorted.
+    pub(crate) disease_exams: Vec<Vec<ExamIdx>>,
+    /// Per case: its key exams, the ones that show its characteristic non-symptom findings.
+    pub(crate) key_exams: Vec<Vec<ExamIdx>>,
+    /// Per domain: the mean cost of its cases' key work-up, the unit of the cost term.
+    pub(crate) reference_usd: HashMap<String, f64>,
 }
 
 impl fmt::Debug for World {
@@ -50,11 +66,118 @@ impl World {
     /// A world over a knowledge set, without a search index.
     pub fn new(knowledge: Knowledge) -> Self {
         let lexicon = Lexicon::new(&knowledge);
+        let k = &knowledge;
+        let exams_of = |f: FindingIdx| -> Vec<ExamIdx> {
+            k.finding(f)
+                .exams
+                .iter()
+                .filter_map(|e| k.exam_idx(e))
+                .collect()
+        };
+        let disease_findings: Vec<Vec<FindingIdx>> = k
+            .diseases
+            .iter()
+            .map(|d| {
+                let mut v: Vec<_> = d
+                    .findings
+                    .iter()
+                    .filter_map(|df| k.finding_idx(&df.finding))
+                    .collect();
+                v.sort_unstable();
+                v.dedup();
+                v
+            })
+            .collect();
+        let disease_exams = disease_findings
+            .iter()
+            .map(|fs| {
+                let mut v: Vec<_> = fs.iter().flat_map(|&f| exams_of(f)).collect();
+                v.sort_unstable();
+                v.dedup();
+                v
+            })
+            .collect();
+        let key_exams: Vec<Vec<ExamIdx>> = k
+            .cases
+            .iter()
+            .map(|c| {
+                let d = k.disease_of(c);
+                let frequency = |id: &str| {
+                    d.findings
+                        .iter()
+                        .find(|df| df.finding == id)
+                        .map_or(0.0, |df| df.frequency)
+                };
+                let signs: Vec<(FindingIdx, f64)> = c
+                    .findings
+                    .iter()
+                    .filter_map(|cf| {
+                        k.finding_idx(&cf.finding)
+                            .map(|f| (f, frequency(&cf.finding)))
+                    })
+                    .filter(|&(f, _)| k.finding(f).kind != FindingKind::Symptom)
+                    .collect();
+                let characteristic: Vec<FindingIdx> = signs
+                    .iter()
+                    .filter(|&&(_, p)| p >= KEY_FREQUENCY)
+                    .map(|&(f, _)| f)
+                    .collect();
+                let chosen = if characteristic.is_empty() {
+                    signs.iter().map(|&(f, _)| f).collect()
+                } else {
+                    characteristic
+                };
+                // The cheapest exam that shows each chosen finding.
+                let mut v: Vec<ExamIdx> = chosen
+                    .iter()
+                    .filter_map(|&f| {
+                        exams_of(f).into_iter().min_by(|&a, &b| {
+                            k.exam(a)
+                                .cost_usd
+                                .total_cmp(&k.exam(b).cost_usd)
+                                .then(a.cmp(&b))
+                        })
+                    })
+                    .collect();
+                v.sort_unstable();
+                v.dedup();
+                v
+            })
+            .collect();
+        let mut sums: HashMap<String, (f64, usize)> = HashMap::new();
+        for (t, keys) in key_exams.iter().enumerate() {
+            let usd: f64 = keys.iter().map(|&e| k.exam(e).cost_usd).sum();
+            let entry = sums.entry(k.domain_of(t as u32).to_string()).or_default();
+            entry.0 += usd;
+            entry.1 += 1;
+        }
+        let reference_usd = sums
+            .into_iter()
+            .map(|(d, (usd, n))| (d, (usd / n as f64).max(MIN_REFERENCE_USD)))
+            .collect();
         World {
             knowledge,
             lexicon,
             search: None,
+            disease_findings,
+            disease_exams,
+            key_exams,
+            reference_usd,
         }
+    }
+
+    /// The money that counts as one unit of cost in a domain: the mean price of its cases' key
+    /// work-up (at least 100 USD).
+    pub fn reference_usd(&self, domain: &str) -> f64 {
+        self.reference_usd
+            .get(domain)
+            .copied()
+            .unwrap_or(MIN_REFERENCE_USD)
+    }
+
+    /// The key exams of a task.
+    pub fn key_exams(&self, task: u32) -> &[ExamIdx] {
+        &self.key_exams[task as usize]
     }
 
     /// The world of the knowledge compiled into the binary.

@@ -138,6 +138,7 @@ pub fn options(
             turn: pick(r.turn, w.turn),
             repeat: pick(r.repeat, w.repeat),
             invalid: pick(r.invalid, w.invalid),
+            information: pick(r.information, w.information),
         };
     }
     if o.max_turns > 0 {
@@ -166,6 +167,7 @@ pub fn options_to_pb(o: &env::EpisodeOptions) -> pb::EpisodeOptions {
             turn: w.turn,
             repeat: w.repeat,
             invalid: w.invalid,
+            information: w.information,
             explicit: true,
         }),
         max_turns: o.max_turns,

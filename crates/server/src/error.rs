@@ -24,6 +24,12 @@ pub enum ServerError {
     /// Socket failure.
     #[error("i/o: {0}")]
     Io(#[from] std::io::Error),
+    /// Trajectory files could not be written.
+    #[error(transparent)]
+    Sink(#[from] medgym_sink::SinkError),
+    /// The configuration file is invalid.
+    #[error("invalid config: {0}")]
+    Config(String),
     /// Reflection service could not be built.
     #[error("reflection: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
@@ -43,9 +49,11 @@ impl ServerError {
                 EnvError::EpisodeOver | EnvError::NoEpisode => Code::FailedPrecondition,
                 EnvError::Knowledge(_) => Code::Internal,
             },
-            ServerError::Transport(_) | ServerError::Io(_) | ServerError::Reflection(_) => {
-                Code::Internal
-            }
+            ServerError::Transport(_)
+            | ServerError::Io(_)
+            | ServerError::Reflection(_)
+            | ServerError::Config(_)
+            | ServerError::Sink(_) => Code::Internal,
         }
     }
 }

@@ -28,8 +28,10 @@ pub use error::ServerError;
 pub use service::Service;
 pub use sessions::{Session, Sessions};
 
-/// Limits and defaults of a server.
-#[derive(Debug, Clone)]
+/// Limits and defaults of a server; also the schema of the `--config` TOML file (see
+/// `medgym.toml` at the repository root, which documents every default).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Maximum live sessions.
     pub max_sessions: usize,
@@ -41,6 +43,24 @@ pub struct Config {
     pub max_message_bytes: usize,
     /// Options applied where a reset leaves a field unset.
     pub default_options: EpisodeOptions,
+    /// Directory for trajectory files of finished episodes (none: not written).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trajectory_dir: Option<std::path::PathBuf>,
+    /// Size in bytes at which a trajectory file is closed and the next one started.
+    pub trajectory_rotate_bytes: u64,
+}
+
+impl Config {
+    /// Parses a TOML config; unset keys keep their defaults, unknown keys are an error.
+    pub fn from_toml(text: &str) -> Result<Self, ServerError> {
+        let config: Config =
+            toml::from_str(text).map_err(|e| ServerError::Config(e.to_string()))?;
+        config
+            .default_options
+            .validate()
+            .map_err(|e| ServerError::Config(e.to_string()))?;
+        Ok(config)
+    }
 }
 
 impl Default for Config {
@@ -51,6 +71,8 @@ impl Default for Config {
             max_text_bytes: 16 * 1024,
             max_message_bytes: 16 * 1024 * 1024,
             default_options: EpisodeOptions::default(),
+            trajectory_dir: None,
+            trajectory_rotate_bytes: medgym_sink::DEFAULT_ROTATE_BYTES,
         }
     }
 }
@@ -66,7 +88,18 @@ pub async fn run(
 ) -> Result<(), ServerError> {
     crate::metrics::handle();
     let max_message = config.max_message_bytes;
-    let service = Service::new(world, config.clone());
+    let sink = match &config.trajectory_dir {
+        Some(dir) => {
+            let writer = medgym_sink::TrajectoryWriter::open(dir, config.trajectory_rotate_bytes)?;
+            tracing::info!(file = %writer.path().display(), "writing trajectories");
+            Some(Arc::new(parking_lot::Mutex::new(writer)))
+        }
+        None => None,
+    };
+    let mut service = Service::new(world, config.clone());
+    if let Some(sink) = &sink {
+        service = service.with_sink(Arc::clone(sink));
+    }
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let stopped = move |mut rx: watch::Receiver<bool>| async move {
@@ -123,6 +156,12 @@ pub async fn run(
         .await;
 
     health.set_not_serving::<EnvironmentServer<Service>>().await;
+    if let Some(sink) = &sink {
+        // In-flight steps have finished; make their records durable before exiting.
+        let mut w = sink.lock();
+        w.sync()?;
+        tracing::info!(episodes = w.episodes(), "trajectories flushed");
+    }
     let _ = reaper.await;
     if let Some(t) = metrics_task {
         let _ = t.await;
@@ -130,4 +169,35 @@ pub async fn run(
     result?;
     tracing::info!("medgym stopped");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_documented_config_is_the_default() {
+        let text = include_str!("../../../medgym.toml");
+        assert_eq!(Config::from_toml(text).expect("parses"), Config::default());
+    }
+
+    #[test]
+    fn partial_and_bad_configs() {
+        let c = Config::from_toml("max_sessions = 7\n[default_options.reward]\ncost = 0.3\n")
+            .expect("partial config");
+        assert_eq!(c.max_sessions, 7);
+        assert_eq!(c.default_options.reward.cost, 0.3);
+        assert_eq!(c.default_options.reward.diagnosis, 1.0);
+        for bad in [
+            "max_sesions = 7",
+            "max_sessions = -1",
+            "[default_options.noise]\npreset = \"loud\"",
+            "[default_options]\nbudget_usd = 0.0",
+        ] {
+            assert!(
+                Config::from_toml(bad).is_err(),
+                "{bad:?} should be rejected"
+            );
+        }
+    }
 }

@@ -16,6 +16,10 @@ pub const ACTIVE_SESSIONS: &str = "medgym_active_sessions";
 pub const EXPIRED_SESSIONS: &str = "medgym_expired_sessions_total";
 /// Step latency in seconds (server side, excluding transport).
 pub const STEP_LATENCY: &str = "medgym_step_latency_seconds";
+/// Finished episodes written to the trajectory files.
+pub const TRAJECTORIES: &str = "medgym_trajectories_written_total";
+/// Finished episodes whose trajectory could not be written.
+pub const TRAJECTORY_ERRORS: &str = "medgym_trajectory_errors_total";
 /// RPC errors, by gRPC code.
 pub const ERRORS: &str = "medgym_errors_total";
 

@@ -4,8 +4,10 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use medgym_env::record::EpisodeRecord;
 use medgym_env::{self as env, Env, ResetArgs, World};
 use medgym_proto::v1 as pb;
+use medgym_sink::TrajectoryWriter;
 use pb::environment_server::Environment;
 use tokio::sync::mpsc;
 use tokio_stream::{Stream, StreamExt, wrappers::ReceiverStream};
@@ -24,6 +26,7 @@ pub struct Service {
     world: Arc<World>,
     sessions: Arc<Sessions>,
     config: Arc<Config>,
+    sink: Option<Arc<parking_lot::Mutex<TrajectoryWriter>>>,
 }
 
 impl Service {
@@ -36,6 +39,31 @@ impl Service {
                 Duration::from_secs(config.session_ttl_seconds),
             )),
             config: Arc::new(config),
+            sink: None,
+        }
+    }
+
+    /// Writes every finished episode to `sink` before its last step is answered.
+    pub fn with_sink(mut self, sink: Arc<parking_lot::Mutex<TrajectoryWriter>>) -> Self {
+        self.sink = Some(sink);
+        self
+    }
+
+    fn record(&self, env: &Env) {
+        let Some(sink) = &self.sink else { return };
+        let Some(record) = env
+            .trajectory()
+            .as_ref()
+            .and_then(EpisodeRecord::from_trajectory)
+        else {
+            return;
+        };
+        if let Err(e) = sink.lock().write(&record) {
+            // The step itself succeeded; losing its record is reported, not hidden.
+            tracing::error!(error = %e, episode = %record.episode_id, "trajectory not written");
+            metrics::counter!(m::TRAJECTORY_ERRORS).increment(1);
+        } else {
+            metrics::counter!(m::TRAJECTORIES).increment(1);
         }
     }
 
@@ -115,7 +143,11 @@ impl Service {
                 info: Some(info),
             }
         } else {
-            convert::step(s.env.step(action)?)
+            let outcome = s.env.step(action)?;
+            if outcome.terminated || outcome.truncated {
+                self.record(&s.env);
+            }
+            convert::step(outcome)
         };
         s.remember(&r.request_id, &response);
         drop(s);
@@ -174,7 +206,8 @@ impl Service {
                 max_text_bytes: self.config.max_text_bytes as u32,
                 session_ttl_seconds: self.config.session_ttl_seconds as u32,
                 max_top_k: env::MAX_TOP_K,
-                max_differential: 0,
+                max_differential: env::MAX_DIFFERENTIAL as u32,
+                max_message_bytes: self.config.max_message_bytes as u32,
             }),
             noise_presets: env::NOISE_PRESETS.iter().map(|s| s.to_string()).collect(),
             personas: env::PERSONAS.iter().map(|s| s.to_string()).collect(),
@@ -222,6 +255,18 @@ impl Service {
         })
     }
 
+    fn step_all(&self, steps: Vec<pb::StepRequest>, autoreset: bool) -> Vec<pb::BatchStepResult> {
+        steps
+            .into_iter()
+            .map(|s| pb::BatchStepResult {
+                result: Some(match self.do_step(s, autoreset) {
+                    Ok(resp) => pb::batch_step_result::Result::Response(resp),
+                    Err(e) => pb::batch_step_result::Result::Error(status_of(e)),
+                }),
+            })
+            .collect()
+    }
+
     fn handle_envelope(&self, req: pb::EnvRequest) -> pb::EnvResponse {
         use pb::env_request::Request as Rq;
         use pb::env_response::Response as Rs;
@@ -257,6 +302,9 @@ fn random_seed() -> u64 {
 fn random_id() -> String {
     format!("{:016x}", random_seed())
 }
+
+/// Batches at least this long run on the blocking pool, split across cores.
+const PARALLEL_BATCH: usize = 32;
 
 /// Responses in flight per Interact stream before the server stops reading requests.
 const STREAM_WINDOW: usize = 256;
@@ -315,16 +363,41 @@ impl Environment for Service {
         r: Request<pb::BatchStepRequest>,
     ) -> Result<Response<pb::BatchStepResponse>, Status> {
         let r = r.into_inner();
-        let results = r
-            .steps
-            .into_iter()
-            .map(|s| pb::BatchStepResult {
-                result: Some(match self.do_step(s, r.autoreset) {
-                    Ok(resp) => pb::batch_step_result::Result::Response(resp),
-                    Err(e) => pb::batch_step_result::Result::Error(status_of(e)),
-                }),
-            })
-            .collect();
+        let results = if r.steps.len() < PARALLEL_BATCH {
+            self.step_all(r.steps, r.autoreset)
+        } else {
+            // Off the reactor, split across cores. A batch that names a session twice keeps
+            // its order by running in one piece.
+            let distinct: std::collections::HashSet<&str> =
+                r.steps.iter().map(|s| s.session_id.as_str()).collect();
+            let parts = if distinct.len() == r.steps.len() {
+                std::thread::available_parallelism().map_or(1, |n| n.get())
+            } else {
+                1
+            };
+            let size = r.steps.len().div_ceil(parts);
+            let mut steps = r.steps;
+            let mut chunks = Vec::new();
+            while !steps.is_empty() {
+                let rest = steps.split_off(size.min(steps.len()));
+                chunks.push(std::mem::replace(&mut steps, rest));
+            }
+            let handles: Vec<_> = chunks
+                .into_iter()
+                .map(|chunk| {
+                    let service = self.clone();
+                    tokio::task::spawn_blocking(move || service.step_all(chunk, r.autoreset))
+                })
+                .collect();
+            let mut results = Vec::new();
+            for h in handles {
+                results.extend(
+                    h.await
+                        .map_err(|e| Status::internal(format!("batch worker failed: {e}")))?,
+                );
+            }
+            results
+        };
         Ok(Response::new(pb::BatchStepResponse { results }))
     }
 
