@@ -13,6 +13,12 @@ use tokio::sync::oneshot;
 use tonic::Code;
 use tonic::transport::Channel;
 
+/// One parsed knowledge set for every server in this test binary.
+fn shared_world() -> Arc<World> {
+    static WORLD: std::sync::OnceLock<Arc<World>> = std::sync::OnceLock::new();
+    Arc::clone(WORLD.get_or_init(|| Arc::new(World::embedded().expect("embedded knowledge"))))
+}
+
 struct Server {
     addr: SocketAddr,
     metrics: SocketAddr,
@@ -30,7 +36,7 @@ impl Server {
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
         let metrics_addr = metrics.local_addr().expect("addr");
-        let world = Arc::new(World::embedded().expect("embedded knowledge"));
+        let world = shared_world();
         let (tx, rx) = oneshot::channel();
         let task = tokio::spawn(medgym_server::run(
             listener,

@@ -12,12 +12,18 @@ use tokio_stream::StreamExt;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::Channel;
 
+/// One parsed knowledge set for every server in this test binary.
+fn shared_world() -> Arc<World> {
+    static WORLD: std::sync::OnceLock<Arc<World>> = std::sync::OnceLock::new();
+    Arc::clone(WORLD.get_or_init(|| Arc::new(World::embedded().expect("embedded knowledge"))))
+}
+
 async fn start() -> (EnvironmentClient<Channel>, oneshot::Sender<()>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
-    let world = Arc::new(World::embedded().expect("knowledge"));
+    let world = shared_world();
     let (tx, rx) = oneshot::channel::<()>();
     tokio::spawn(medgym_server::run(
         listener,

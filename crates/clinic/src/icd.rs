@@ -33,7 +33,7 @@ pub fn is_code(code: &str) -> bool {
     let b = code.as_bytes();
     let head = b.len() >= 3
         && b[0].is_ascii_uppercase()
-        && b[1].is_ascii_digit()
+        && b[1].is_ascii_alphanumeric()
         && b[2].is_ascii_alphanumeric();
     if !head {
         return false;

@@ -406,11 +406,11 @@ impl Knowledge {
                     continue;
                 };
                 let f = self.finding(fi);
-                if f.kind == FindingKind::Laboratory && f.analyte.is_some() && cf.value.is_none() {
+                if f.analyte.is_some() && cf.value.is_none() {
                     problem(
                         "cases.json",
                         &c.id,
-                        format!("laboratory finding {} needs a value", cf.finding),
+                        format!("{} is read from an analyte and needs a value", cf.finding),
                     );
                 }
             }

@@ -63,6 +63,8 @@ fn strip_once(word: &str) -> Option<String> {
         return None;
     }
     for (suffix, min_stem) in [
+        ("iness", 3),
+        ("ness", 3),
         ("ing", 3),
         ("ies", 2),
         ("ed", 3),
@@ -105,6 +107,9 @@ mod tests {
             ("vomiting", "vomit"),
             ("headaches", "headache"),
             ("rashes", "rash"),
+            ("neck stiffness", "neck stiff"),
+            ("dizziness", "dizzy"),
+            ("shortness of breath", "short of breath"),
         ];
         for (text, phrase) in table {
             assert!(

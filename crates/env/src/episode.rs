@@ -190,8 +190,8 @@ struct Episode {
     discomfort: u32,
     total_reward: f64,
     asked: Vec<(Vec<FindingIdx>, Attribute)>,
-    /// Findings of the last understood question, for follow-ups ("when did it start?").
-    topic: Vec<FindingIdx>,
+    /// The last understood question, for follow-ups ("when did it start?").
+    topic: Question,
     exams: Vec<ExamIdx>,
     /// Findings revealed so far, for information-gain shaping.
     revealed: Vec<FindingIdx>,
@@ -277,7 +277,11 @@ impl Env {
             discomfort: 0,
             total_reward: 0.0,
             asked: Vec::new(),
-            topic: Vec::new(),
+            topic: Question {
+                findings: Vec::new(),
+                variants: Vec::new(),
+                attribute: Attribute::Presence,
+            },
             exams: Vec::new(),
             revealed: Vec::new(),
             status: Status::Running,
@@ -466,16 +470,17 @@ impl Episode {
                     let fi = k
                         .finding_idx(id)
                         .ok_or_else(|| format!("unknown finding_id {id:?}"))?;
-                    question.findings = vec![fi];
+                    question = Question::about(fi, question.attribute);
                 }
                 if ask.question.trim().is_empty() && question.findings.is_empty() {
                     return Err("the question is empty".into());
                 }
                 if question.findings.is_empty() && question.attribute != Attribute::Presence {
                     // "When did it start?" refers to what was just discussed.
-                    question.findings = self.topic.clone();
+                    question.findings = self.topic.findings.clone();
+                    question.variants = self.topic.variants.clone();
                 } else if !question.findings.is_empty() {
-                    self.topic = question.findings.clone();
+                    self.topic = question.clone();
                 }
                 let key = (question.findings.clone(), question.attribute);
                 if !question.findings.is_empty() {
@@ -504,8 +509,12 @@ impl Episode {
                 let e = k.exam(xi);
                 self.cost_usd += e.cost_usd;
                 self.discomfort += u32::from(e.discomfort);
-                let reference = world.reference_usd(&k.disease_of(case).domain);
-                reward.exam_cost(&w, e.cost_usd, reference, e.discomfort);
+                let domain = &k.disease_of(case).domain;
+                let reference = (
+                    world.reference_usd(domain),
+                    world.reference_discomfort(domain),
+                );
+                reward.exam_cost(&w, e.cost_usd, e.discomfort, reference);
                 let repeated = self.exams.contains(&xi);
                 let report = if repeated {
                     reward.repeat(&w);

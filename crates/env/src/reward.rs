@@ -54,12 +54,18 @@ impl Reward {
         self.add("invalid", -w.invalid);
     }
 
-    /// Money and discomfort of an exam. Money counts in units of the domain's reference
-    /// work-up, so spending one typical work-up costs as much as the maximum discomfort once.
-    pub fn exam_cost(&mut self, w: &RewardWeights, usd: f64, reference_usd: f64, discomfort: u8) {
+    /// Money and discomfort of an exam, each in units of the domain's reference work-up (the
+    /// mean price and discomfort of its cases' key exams): a typical work-up costs two units.
+    pub fn exam_cost(
+        &mut self,
+        w: &RewardWeights,
+        usd: f64,
+        discomfort: u8,
+        reference: (f64, f64),
+    ) {
         self.add(
             "cost",
-            -w.cost * (usd / reference_usd + f64::from(discomfort) / 3.0),
+            -w.cost * (usd / reference.0 + f64::from(discomfort) / reference.1),
         );
     }
 
@@ -188,7 +194,7 @@ mod tests {
         let w = RewardWeights::default();
         let mut reward = Reward::default();
         reward.turn(&w);
-        reward.exam_cost(&w, 120.0, 500.0, 1);
+        reward.exam_cost(&w, 120.0, 1, (500.0, 2.0));
         reward.repeat(&w);
         reward.diagnosis(&w, 1.0, 0.8, 0.5);
         let sum: f64 = reward.components().map(|(_, v)| v).sum();

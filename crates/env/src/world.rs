@@ -11,6 +11,9 @@ use medgym_patient::Lexicon;
 /// dollar enormous.
 const MIN_REFERENCE_USD: f64 = 100.0;
 
+/// The smallest reference discomfort (one venepuncture).
+const MIN_REFERENCE_DISCOMFORT: f64 = 1.0;
+
 /// A profile finding at least this frequent makes the exam that shows it a key exam.
 const KEY_FREQUENCY: f64 = 0.5;
 
@@ -48,8 +51,9 @@ pub struct World {
     pub(crate) disease_exams: Vec<Vec<ExamIdx>>,
     /// Per case: its key exams, the ones that show its characteristic non-symptom findings.
     pub(crate) key_exams: Vec<Vec<ExamIdx>>,
-    /// Per domain: the mean cost of its cases' key work-up, the unit of the cost term.
-    pub(crate) reference_usd: HashMap<String, f64>,
+    /// Per domain: the mean price and discomfort of its cases' key work-up, the units of the
+    /// cost term.
+    pub(crate) reference: HashMap<String, (f64, f64)>,
 }
 
 impl fmt::Debug for World {
@@ -144,16 +148,28 @@ impl World {
                 v
             })
             .collect();
-        let mut sums: HashMap<String, (f64, usize)> = HashMap::new();
+        let mut sums: HashMap<String, (f64, f64, usize)> = HashMap::new();
         for (t, keys) in key_exams.iter().enumerate() {
-            let usd: f64 = keys.iter().map(|&e| k.exam(e).cost_usd).sum();
             let entry = sums.entry(k.domain_of(t as u32).to_string()).or_default();
-            entry.0 += usd;
-            entry.1 += 1;
+            entry.0 += keys.iter().map(|&e| k.exam(e).cost_usd).sum::<f64>();
+            entry.1 += keys
+                .iter()
+                .map(|&e| f64::from(k.exam(e).discomfort))
+                .sum::<f64>();
+            entry.2 += 1;
         }
-        let reference_usd = sums
+        let reference = sums
             .into_iter()
-            .map(|(d, (usd, n))| (d, (usd / n as f64).max(MIN_REFERENCE_USD)))
+            .map(|(d, (usd, discomfort, n))| {
+                let n = n as f64;
+                (
+                    d,
+                    (
+                        (usd / n).max(MIN_REFERENCE_USD),
+                        (discomfort / n).max(MIN_REFERENCE_DISCOMFORT),
+                    ),
+                )
+            })
             .collect();
         World {
             knowledge,
@@ -162,17 +178,24 @@ impl World {
             disease_findings,
             disease_exams,
             key_exams,
-            reference_usd,
+            reference,
         }
     }
 
     /// The money that counts as one unit of cost in a domain: the mean price of its cases' key
     /// work-up (at least 100 USD).
     pub fn reference_usd(&self, domain: &str) -> f64 {
-        self.reference_usd
+        self.reference
             .get(domain)
-            .copied()
-            .unwrap_or(MIN_REFERENCE_USD)
+            .map_or(MIN_REFERENCE_USD, |r| r.0)
+    }
+
+    /// The discomfort that counts as one unit of cost in a domain: the mean discomfort of its
+    /// cases' key work-up (at least 1).
+    pub fn reference_discomfort(&self, domain: &str) -> f64 {
+        self.reference
+            .get(domain)
+            .map_or(MIN_REFERENCE_DISCOMFORT, |r| r.1)
     }
 
     /// The key exams of a task.

@@ -23,91 +23,217 @@ pub enum Attribute {
 pub struct Question {
     /// Findings the question is about, in order of mention, without repeats.
     pub findings: Vec<FindingIdx>,
+    /// For each of `findings`, more specific findings the same words also name ("cough" also
+    /// names "chronic cough"): a patient who has one of them says so rather than denying.
+    pub variants: Vec<Vec<FindingIdx>>,
     /// The detail asked for.
     pub attribute: Attribute,
 }
 
-/// Every finding's names and lay phrases, normalised once at start and indexed by first word,
-/// so understanding a question costs a few hash lookups per word, whatever the lexicon's size.
+impl Question {
+    /// A question about exactly one finding.
+    pub fn about(finding: FindingIdx, attribute: Attribute) -> Self {
+        Question {
+            findings: vec![finding],
+            variants: vec![Vec::new()],
+            attribute,
+        }
+    }
+}
+
+/// Every finding's names and lay phrases, normalised once at start.
+///
+/// A phrase belongs to one finding: HPO gives specific terms the generic word as a lay synonym
+/// ("cough" for "chronic cough"), and a patient asked "any cough?" means the generic one. So a
+/// phrase shared by several findings goes to the finding whose own name it is, else to the
+/// finding most diseases use. Specific findings stay reachable through their longer phrases.
 #[derive(Debug)]
 pub struct Lexicon {
-    /// First word → (rest of the phrase, finding).
-    by_first: HashMap<String, Vec<(Vec<String>, FindingIdx)>>,
-    len: usize,
+    /// (phrase words, owner, other findings with the same phrase), indexed by every word.
+    phrases: Vec<(Vec<String>, FindingIdx, Vec<FindingIdx>)>,
+    by_word: HashMap<String, Vec<u32>>,
 }
+
+/// Extra words a phrase may be spread over in a question ("pain in your chest" for "chest
+/// pain" is one extra word; word order is free).
+const SLACK: usize = 2;
 
 impl Lexicon {
     /// Builds the lexicon of a knowledge set.
     pub fn new(knowledge: &Knowledge) -> Self {
-        let mut by_first: HashMap<String, Vec<(Vec<String>, FindingIdx)>> = HashMap::new();
-        let mut len = 0;
-        for (i, f) in knowledge.findings.iter().enumerate() {
-            for p in std::iter::once(&f.name).chain(&f.lay) {
-                let mut words = normalize(p);
-                if words.is_empty() {
-                    continue;
-                }
-                let first = words.remove(0);
-                let entry = (words, i as FindingIdx);
-                let bucket = by_first.entry(first).or_default();
-                if !bucket.contains(&entry) {
-                    bucket.push(entry);
-                    len += 1;
+        let mut uses = vec![0u32; knowledge.findings.len()];
+        for d in &knowledge.diseases {
+            for df in &d.findings {
+                if let Some(f) = knowledge.finding_idx(&df.finding) {
+                    uses[f as usize] += 1;
                 }
             }
         }
-        Lexicon { by_first, len }
+        let mut owners: HashMap<Vec<String>, Vec<FindingIdx>> = HashMap::new();
+        for (i, f) in knowledge.findings.iter().enumerate() {
+            for p in std::iter::once(&f.name).chain(&f.lay) {
+                let words = normalize(p);
+                if words.is_empty() {
+                    continue;
+                }
+                let owner = owners.entry(words).or_default();
+                if !owner.contains(&(i as FindingIdx)) {
+                    owner.push(i as FindingIdx);
+                }
+            }
+        }
+        let mut phrases: Vec<(Vec<String>, FindingIdx, Vec<FindingIdx>)> = owners
+            .into_iter()
+            .map(|(words, candidates)| {
+                let named = candidates
+                    .iter()
+                    .copied()
+                    .find(|&f| normalize(&knowledge.finding(f).name) == words);
+                let owner = named.unwrap_or_else(|| {
+                    candidates
+                        .iter()
+                        .copied()
+                        .max_by_key(|&f| (uses[f as usize], std::cmp::Reverse(f)))
+                        .unwrap_or(candidates[0])
+                });
+                let others = candidates.into_iter().filter(|&f| f != owner).collect();
+                (words, owner, others)
+            })
+            .collect();
+        phrases.sort();
+        let mut by_word: HashMap<String, Vec<u32>> = HashMap::new();
+        for (i, (words, _, _)) in phrases.iter().enumerate() {
+            let mut seen: Vec<&String> = Vec::new();
+            for w in words {
+                if !seen.contains(&w) {
+                    seen.push(w);
+                    by_word.entry(w.clone()).or_default().push(i as u32);
+                }
+            }
+        }
+        Lexicon { phrases, by_word }
     }
 
     /// Number of phrases.
     pub fn len(&self) -> usize {
-        self.len
+        self.phrases.len()
     }
 
     /// Whether the lexicon is empty.
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.phrases.is_empty()
     }
 
     /// Understands a question: which findings it names and which detail it wants.
     pub fn understand(&self, question: &str) -> Question {
         let words = normalize(question);
-        // (length, start, finding) of every phrase occurrence.
-        let mut hits: Vec<(usize, usize, FindingIdx)> = Vec::new();
-        for (start, w) in words.iter().enumerate() {
-            for (rest, finding) in self.by_first.get(w).into_iter().flatten() {
-                if words[start + 1..].starts_with(rest) {
-                    hits.push((rest.len() + 1, start, *finding));
-                }
+        let mut candidates: Vec<u32> = words
+            .iter()
+            .filter_map(|w| self.by_word.get(w))
+            .flatten()
+            .copied()
+            .collect();
+        candidates.sort_unstable();
+        candidates.dedup();
+
+        // (phrase length, window length, positions, phrase) of every phrase found.
+        let mut hits: Vec<(usize, usize, Vec<usize>, u32)> = Vec::new();
+        for c in candidates {
+            let phrase = &self.phrases[c as usize].0;
+            if let Some(positions) = window(&words, phrase) {
+                let span = positions[positions.len() - 1] - positions[0] + 1;
+                hits.push((phrase.len(), span, positions, c));
             }
         }
-        // Longest first: a phrase inside a longer phrase already matched ("pain" inside
-        // "chest pain") is not a second finding.
-        hits.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+        // Longest phrase first, tightest window next: a phrase whose words a longer phrase
+        // already took ("pain" inside "chest pain") is not a second finding.
+        hits.sort_by(|a, b| {
+            b.0.cmp(&a.0)
+                .then(a.1.cmp(&b.1))
+                .then(a.2.cmp(&b.2))
+                .then(a.3.cmp(&b.3))
+        });
         let mut covered = vec![false; words.len()];
-        let mut kept: Vec<(usize, usize, FindingIdx)> = Vec::new();
-        for (len, start, finding) in hits {
-            // A phrase shared by several findings names them all.
-            let same_span = kept.iter().any(|&(s, l, _)| s == start && l == len);
-            let span = &mut covered[start..start + len];
-            if span.iter().all(|&c| c) && !same_span {
+        // (positions, phrases): phrases over exactly the same words ("salt craving", "craving
+        // salt") are one mention, and every finding they name is a variant of the first.
+        let mut kept: Vec<(Vec<usize>, Vec<u32>)> = Vec::new();
+        for (_, _, positions, phrase) in hits {
+            if positions.iter().all(|&p| covered[p]) {
+                if let Some(same) = kept.iter_mut().find(|(p, _)| *p == positions) {
+                    same.1.push(phrase);
+                }
                 continue;
             }
-            span.iter_mut().for_each(|c| *c = true);
-            kept.push((start, len, finding));
+            positions.iter().for_each(|&p| covered[p] = true);
+            kept.push((positions, vec![phrase]));
         }
         kept.sort();
-        let mut findings = Vec::new();
-        for (_, _, f) in kept {
-            if !findings.contains(&f) {
-                findings.push(f);
+        let mut findings: Vec<FindingIdx> = Vec::new();
+        let mut variants: Vec<Vec<FindingIdx>> = Vec::new();
+        for (_, phrases) in kept {
+            let owner = self.phrases[phrases[0] as usize].1;
+            let i = findings
+                .iter()
+                .position(|&f| f == owner)
+                .unwrap_or_else(|| {
+                    findings.push(owner);
+                    variants.push(Vec::new());
+                    findings.len() - 1
+                });
+            for &p in &phrases {
+                let (_, o, others) = &self.phrases[p as usize];
+                for &f in std::iter::once(o).chain(others) {
+                    if f != owner && !variants[i].contains(&f) {
+                        variants[i].push(f);
+                    }
+                }
             }
         }
         Question {
             findings,
+            variants,
             attribute: attribute_of(&words),
         }
     }
+}
+
+/// The positions of the phrase's words in the question, in any order, within a window at most
+/// `SLACK` words longer than the phrase; the tightest such window. Exact runs win ties.
+fn window(words: &[String], phrase: &[String]) -> Option<Vec<usize>> {
+    let n = phrase.len();
+    if n > words.len() {
+        return None;
+    }
+    let mut best: Option<Vec<usize>> = None;
+    for start in 0..words.len() {
+        if !phrase.contains(&words[start]) {
+            continue;
+        }
+        let end = (start + n + SLACK).min(words.len());
+        // Greedily take each phrase word's first unused occurrence inside the window.
+        let mut used = vec![false; end - start];
+        let mut positions = Vec::with_capacity(n);
+        for w in phrase {
+            match (start..end).find(|&p| !used[p - start] && &words[p] == w) {
+                Some(p) => {
+                    used[p - start] = true;
+                    positions.push(p);
+                }
+                None => break,
+            }
+        }
+        if positions.len() == n {
+            positions.sort_unstable();
+            let span = positions[n - 1] - positions[0];
+            if best.as_ref().is_none_or(|b| span < b[n - 1] - b[0]) {
+                best = Some(positions);
+            }
+            if span + 1 == n {
+                break;
+            }
+        }
+    }
+    best
 }
 
 fn attribute_of(words: &[String]) -> Attribute {

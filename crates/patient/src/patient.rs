@@ -78,13 +78,20 @@ pub fn answer(knowledge: &Knowledge, case: &Case, question: &Question, variant: 
             ));
             continue;
         }
-        let present = case
-            .findings
-            .iter()
-            .find(|cf| knowledge.finding_idx(&cf.finding) == Some(fi));
+        // The finding itself, or a more specific one the same words name, if the case has it.
+        let candidates =
+            std::iter::once(fi).chain(question.variants.get(k).into_iter().flatten().copied());
+        let present = candidates
+            .filter_map(|c| {
+                case.findings
+                    .iter()
+                    .find(|cf| knowledge.finding_idx(&cf.finding) == Some(c))
+                    .map(|cf| (c, cf))
+            })
+            .next();
         match present {
-            Some(cf) => {
-                out.revealed.push(fi);
+            Some((c, cf)) => {
+                out.revealed.push(c);
                 parts.push(affirm(&lay, cf, question.attribute, v));
             }
             None => {
