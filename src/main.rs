@@ -10,6 +10,16 @@ use clap::{Parser, Subcommand};
 use medgym_clinic::Knowledge;
 use medgym_env::{Action, Ask, Diagnose, Env, Exam, ResetArgs, Search, StepOutcome, World};
 
+// A step allocates many small strings (answers, ids, protobuf fields); mimalloc serves that
+// pattern with less contention between the server's threads than glibc's allocator.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+mod bench;
+mod eval;
+mod kb;
+mod rollout;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "medgym",
@@ -29,6 +39,22 @@ enum Command {
     Play(PlayArgs),
     /// Task counts by domain and split; `validate` checks a knowledge directory.
     Tasks(TasksArgs),
+    /// Play many episodes with a baseline policy (in process or over gRPC) into a JSONL file.
+    Rollout(rollout::RolloutArgs),
+    /// Metric tables (by domain and overall) of trajectory files, and SVG charts.
+    Eval(eval::EvalArgs),
+    /// The knowledge base: `build` its index into the cache, `search` it.
+    Kb(kb::KbArgs),
+    /// Load test over loopback: medgym against a bare tonic echo of the same messages.
+    Bench(BenchCmd),
+}
+
+#[derive(Debug, clap::Args)]
+struct BenchCmd {
+    #[command(flatten)]
+    bench: bench::BenchArgs,
+    #[command(flatten)]
+    knowledge: KnowledgeArg,
 }
 
 #[derive(Debug, clap::Args)]
@@ -73,8 +99,14 @@ struct ServeArgs {
     /// docs/trajectory.schema.json). A record is written before its final step is answered.
     #[arg(long, value_name = "DIR")]
     trajectory_dir: Option<PathBuf>,
+    /// Require `authorization: Bearer <token>` on every RPC but health; accepted tokens one per
+    /// line in FILE, re-read on SIGHUP. See the README's security section.
+    #[arg(long, value_name = "FILE")]
+    auth_token_file: Option<PathBuf>,
     #[command(flatten)]
     knowledge: KnowledgeArg,
+    #[command(flatten)]
+    kb_cache: kb::KbCacheArg,
 }
 
 #[derive(Debug, clap::Args)]
@@ -93,6 +125,8 @@ struct PlayArgs {
     seed: u64,
     #[command(flatten)]
     knowledge: KnowledgeArg,
+    #[command(flatten)]
+    kb_cache: kb::KbCacheArg,
 }
 
 #[derive(Debug, clap::Args)]
@@ -128,6 +162,13 @@ fn main() -> Result<()> {
         Command::Serve(args) => serve(args),
         Command::Play(args) => play(args),
         Command::Tasks(args) => tasks(args),
+        Command::Rollout(args) => rollout::rollout(args),
+        Command::Eval(args) => eval::eval(args),
+        Command::Kb(args) => kb::run(args),
+        Command::Bench(args) => {
+            let world = Arc::new(World::new(args.knowledge.load()?));
+            bench::run(args.bench, world)
+        }
     }
 }
 
@@ -139,7 +180,20 @@ fn serve(args: ServeArgs) -> Result<()> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let world = Arc::new(World::new(args.knowledge.load()?));
+    let knowledge = args.knowledge.load()?;
+    let kb = kb::search_index(&knowledge, &args.knowledge, &args.kb_cache)?;
+    if let Some(why) = &kb.fallback {
+        tracing::warn!(error = %why, "knowledge-base cache unusable; index built in memory");
+    }
+    tracing::info!(
+        passages = kb.index.len(),
+        index = kb.status,
+        ms = kb.elapsed.as_millis() as u64,
+        "knowledge base ready"
+    );
+    let mut world = World::new(knowledge);
+    world.search = Some(Arc::new(kb.index));
+    let world = Arc::new(world);
     tracing::info!(
         version = %world.knowledge.manifest.version,
         tasks = world.knowledge.cases.len(),
@@ -166,6 +220,9 @@ fn serve(args: ServeArgs) -> Result<()> {
     }
     if let Some(dir) = args.trajectory_dir {
         config.trajectory_dir = Some(dir);
+    }
+    if let Some(file) = args.auth_token_file {
+        config.auth_token_file = Some(file);
     }
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async {
@@ -209,7 +266,7 @@ fn tasks(args: TasksArgs) -> Result<()> {
             let k = Knowledge::load_dir(&dir)
                 .with_context(|| format!("{} is not a valid knowledge directory", dir.display()))?;
             println!(
-                "{}: ok — {} findings, {} exams, {} diseases, {} tasks (version {})",
+                "{}: schema and references ok — {} findings, {} exams, {} diseases, {} tasks (version {})",
                 dir.display(),
                 k.findings.len(),
                 k.exams.len(),
@@ -217,11 +274,60 @@ fn tasks(args: TasksArgs) -> Result<()> {
                 k.cases.len(),
                 k.manifest.version
             );
+            // Reachability: every present symptom of every case must be askable in its own words
+            // (signs, labs and imaging were checked against their exams by the loader).
+            let world = World::new(k);
+            let k = &world.knowledge;
+            let mut unreachable = std::collections::BTreeSet::new();
+            for case in &k.cases {
+                for cf in &case.findings {
+                    let Some(fi) = k.finding_idx(&cf.finding) else {
+                        continue;
+                    };
+                    let f = k.finding(fi);
+                    if f.kind != medgym_clinic::FindingKind::Symptom {
+                        continue;
+                    }
+                    let reachable = std::iter::once(&f.name).chain(&f.lay).any(|p| {
+                        let q = world.lexicon.understand(&format!("Do you have {p}?"));
+                        q.findings.contains(&fi) || q.variants.iter().flatten().any(|&v| v == fi)
+                    });
+                    if !reachable {
+                        unreachable.insert(f.id.clone());
+                    }
+                }
+            }
+            let revealing: std::collections::HashSet<&str> = k
+                .findings
+                .iter()
+                .flat_map(|f| f.exams.iter().map(String::as_str))
+                .collect();
+            let silent: Vec<&str> = k
+                .exams
+                .iter()
+                .filter(|e| e.analytes.is_empty() && !revealing.contains(e.id.as_str()))
+                .map(|e| e.id.as_str())
+                .collect();
+            if !silent.is_empty() {
+                println!(
+                    "note: {} exams can only come back normal (rule-out only): {}",
+                    silent.len(),
+                    silent.join(", ")
+                );
+            }
+            if !unreachable.is_empty() {
+                anyhow::bail!(
+                    "findings.json: {} symptoms present in cases cannot be asked about in any of their own phrases: {}",
+                    unreachable.len(),
+                    unreachable.into_iter().collect::<Vec<_>>().join(", ")
+                );
+            }
+            println!("every present finding is reachable by some action");
             Ok(())
         }
         Some(TasksCommand::List { domain, split }) => {
             let k = args.knowledge.load()?;
-            for t in k.tasks(&domain, &split) {
+            for &t in k.tasks(&domain, &split) {
                 let c = k.case(t);
                 println!(
                     "{}\t{}\t{}\t{}",
@@ -285,7 +391,14 @@ Type a question for the patient, or a command:
 Raw agent text also works: <ask>...</ask>, <exam>...</exam>, or a JSON tool call.";
 
 fn play(args: PlayArgs) -> Result<()> {
-    let world = Arc::new(World::new(args.knowledge.load()?));
+    let knowledge = args.knowledge.load()?;
+    let kb = kb::search_index(&knowledge, &args.knowledge, &args.kb_cache)?;
+    if let Some(why) = &kb.fallback {
+        eprintln!("warning: knowledge-base cache unusable ({why}); index built in memory");
+    }
+    let mut world = World::new(knowledge);
+    world.search = Some(Arc::new(kb.index));
+    let world = Arc::new(world);
     let mut env = Env::new(Arc::clone(&world));
     let (obs, info) = env.reset(ResetArgs {
         task_id: args.task,

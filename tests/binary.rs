@@ -253,3 +253,74 @@ fn sigkill_during_a_rollout_leaves_parseable_files_and_only_loses_unacknowledged
         missing.len()
     );
 }
+
+#[test]
+fn a_token_file_guards_every_rpc_but_health_and_reloads_on_sighup() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tokens = dir.path().join("tokens");
+    std::fs::write(&tokens, "first-token\n").expect("write");
+    let server = serve(&["--auth-token-file", tokens.to_str().expect("utf-8")]);
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let addr = server.addr.clone();
+    let reset = |token: Option<&'static str>| {
+        let addr = addr.clone();
+        async move {
+            let mut c = EnvironmentClient::connect(format!("http://{addr}"))
+                .await
+                .expect("connect");
+            let mut r = tonic::Request::new(pb::ResetRequest {
+                seed: Some(1),
+                ..Default::default()
+            });
+            if let Some(t) = token {
+                r.metadata_mut().insert(
+                    "authorization",
+                    format!("Bearer {t}").parse().expect("ascii"),
+                );
+            }
+            c.reset(r).await.map(drop).map_err(|s| s.code())
+        }
+    };
+    rt.block_on(async {
+        assert_eq!(reset(None).await, Err(tonic::Code::Unauthenticated));
+        assert_eq!(
+            reset(Some("wrong")).await,
+            Err(tonic::Code::Unauthenticated)
+        );
+        assert_eq!(reset(Some("first-token")).await, Ok(()));
+        let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
+            .expect("url")
+            .connect()
+            .await
+            .expect("connect");
+        let health = tonic_health::pb::health_client::HealthClient::new(channel)
+            .check(tonic_health::pb::HealthCheckRequest {
+                service: String::new(),
+            })
+            .await;
+        assert!(health.is_ok(), "health stays open for probes: {health:?}");
+    });
+    std::fs::write(&tokens, "second-token\n").expect("write");
+    server.signal("-HUP");
+    rt.block_on(async {
+        // The reload is asynchronous: poll (bounded) until the new token is accepted.
+        for _ in 0..100 {
+            if reset(Some("second-token")).await.is_ok() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(reset(Some("second-token")).await, Ok(()));
+        assert_eq!(
+            reset(Some("first-token")).await,
+            Err(tonic::Code::Unauthenticated)
+        );
+    });
+    server.signal("-TERM");
+    let (ok, log) = server.wait();
+    assert!(ok, "{log}");
+    assert!(
+        !log.contains("first-token") && !log.contains("second-token"),
+        "tokens are never logged"
+    );
+}

@@ -1030,7 +1030,9 @@ def main() -> None:
             if c is None:
                 skipped_cases += 1
                 continue
-            case = {"id": f"{d['id']}-{i + 1:02d}", "disease": d["id"],
+            # Opaque ids: agents see info.task_id, so it must not spell the disease.
+            case_id = "case-" + hashlib.sha256(f"{d['id']}#{i + 1}".encode()).hexdigest()[:12]
+            case = {"id": case_id, "disease": d["id"],
                     "split": assign_split(d["id"], [cf["finding"] for cf in c["findings"]], unseen), **c}
             if not case["negatives"]:
                 del case["negatives"]
@@ -1060,6 +1062,7 @@ def main() -> None:
             fh.write(f"{json.dumps(k)}:{dumps(icd_doc[k])},\n")
         fh.write('"codes":[\n' + ",\n".join(dumps(r) for r in icd_records) + "\n]}\n")
     (out / "SOURCES.md").write_text(sources_md(hpo.version, notice), encoding="utf-8")
+    write_patient_tables(args.authored, out, findings)
 
     # ---- report
     print_summary(out, findings, exams, diseases_out, cases, exam_info, n_hpoa_diseases, profiles,
@@ -1159,6 +1162,64 @@ def report_sentence(name: str, kind: str) -> str:
     if kind == "laboratory":
         return f"Abnormal result: {name[:1].lower() + name[1:] if not name[:2].isupper() else name}."
     return f"{name} confirmed."
+
+
+def write_patient_tables(authored: Path, out: Path, findings: dict) -> None:
+    """Carries the patient simulator's authored tables (issue 5) into the output: lexicon.json
+    (stop words, word/phrase synonyms, extra lay phrasings by finding) and noise.json (anatomical
+    adjacency, symptom confusions, descriptor confusions). Entries naming a finding the build does
+    not have are dropped with a warning; keys are sorted, lists de-duplicated in order."""
+    def dedupe(items):
+        seen, kept = set(), []
+        for x in items:
+            x = " ".join(str(x).split())
+            if x and x not in seen:
+                seen.add(x)
+                kept.append(x)
+        return kept
+
+    def known(table_name, key, ids):
+        kept = [i for i in ids if i in findings]
+        for i in ids:
+            if i not in findings:
+                warn(f"{table_name}: {key}: unknown finding {i}; dropped")
+        return kept
+
+    for name in ("lexicon.json", "noise.json"):
+        src = authored / name
+        if not src.exists():
+            continue
+        data = json.loads(src.read_text(encoding="utf-8"))
+        data = {k: v for k, v in data.items() if not k.startswith("_")}  # "_comment" keys
+        if name == "lexicon.json":
+            doc = {
+                "stop": sorted(set(w.strip().lower() for w in data.get("stop", []) if w.strip())),
+                "synonyms": {" ".join(k.lower().split()): " ".join(v.lower().split())
+                             for k, v in sorted(data.get("synonyms", {}).items())},
+                "phrases": {fid: dedupe(p.lower() for p in ps)
+                            for fid, ps in sorted(data.get("phrases", {}).items())
+                            if known(name, "phrases", [fid])},
+                "jargon": sorted(set(w.strip().lower() for w in data.get("jargon", []) if w.strip())),
+                "sensitive": sorted(set(w.strip().lower() for w in data.get("sensitive", [])
+                                        if w.strip())),
+                "elsewhere": sorted(set(" ".join(w.lower().split()) for w in data.get("elsewhere", [])
+                                        if w.strip())),
+            }
+        else:
+            confusions = {}
+            for fid, others in sorted(data.get("confusions", {}).items()):
+                if known(name, "confusions", [fid]):
+                    kept = known(name, f"confusions {fid}", dedupe(others))
+                    if kept:
+                        confusions[fid] = kept
+            doc = {
+                "adjacent": {k.lower(): dedupe(v) for k, v in sorted(data.get("adjacent", {}).items())},
+                "confusions": confusions,
+                "descriptors": {k.lower(): dedupe(v)
+                                for k, v in sorted(data.get("descriptors", {}).items())},
+            }
+        (out / name).write_text(json.dumps(doc, indent=1, sort_keys=True, ensure_ascii=False) + "\n",
+                                encoding="utf-8")
 
 
 def load_authored(path: Path) -> dict:

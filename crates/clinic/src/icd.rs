@@ -114,3 +114,157 @@ mod tests {
         assert_eq!(code_credit("nonsense", "I21.9"), 0.0);
     }
 }
+
+/// The ICD-10-CM index (`knowledge/icd10cm.json`): every chapter, block, category and code
+/// with its title, inclusion terms and parent. It resolves free-text diagnoses that are not in
+/// the case set ("viral pneumonia" → J12.9) and gives block-level partial credit.
+#[derive(Debug, Default)]
+pub struct Index {
+    parent: std::collections::HashMap<String, String>,
+    by_name: std::collections::HashMap<String, String>,
+}
+
+#[derive(serde::Deserialize)]
+struct File {
+    codes: Vec<Record>,
+}
+
+#[derive(serde::Deserialize)]
+struct Record {
+    c: String,
+    p: String,
+    t: String,
+    #[serde(default)]
+    i: Vec<String>,
+}
+
+impl Index {
+    /// Parses the index file.
+    pub fn parse(text: &str) -> Result<Self, serde_json::Error> {
+        let file: File = serde_json::from_str(text)?;
+        let mut index = Index::default();
+        for r in file.codes {
+            // Titles and inclusion terms of real codes only (not chapters or blocks); the
+            // first code to claim a name keeps it, so the most general code wins.
+            if is_code(&r.c) {
+                for name in std::iter::once(&r.t).chain(&r.i) {
+                    let key = crate::text::normalize_joined(name.trim_end_matches(" NOS"));
+                    index.by_name.entry(key).or_insert_with(|| r.c.clone());
+                }
+            }
+            index.parent.insert(r.c, r.p);
+        }
+        Ok(index)
+    }
+
+    /// Number of codes, blocks and chapters.
+    pub fn len(&self) -> usize {
+        self.parent.len()
+    }
+
+    /// Whether the index is empty.
+    pub fn is_empty(&self) -> bool {
+        self.parent.is_empty()
+    }
+
+    /// Whether the code exists.
+    pub fn contains(&self, code: &str) -> bool {
+        self.parent.contains_key(code)
+    }
+
+    /// The code whose title or inclusion term is this name.
+    pub fn code_of(&self, name: &str) -> Option<&str> {
+        self.by_name
+            .get(&crate::text::normalize_joined(name))
+            .map(String::as_str)
+    }
+
+    /// The block ("I20-I25") a code belongs to.
+    pub fn block(&self, code: &str) -> Option<&str> {
+        let mut c: &str = self.parent.get(category(code)?)?;
+        // Walk up until the parent is a chapter: that node is the block (a range like "I20-I25").
+        for _ in 0..8 {
+            let p = self.parent.get(c)?;
+            if p.starts_with("ch") {
+                return Some(c).filter(|c| c.contains('-'));
+            }
+            c = p;
+        }
+        None
+    }
+
+    /// Credit of a given code against the truth: 1 same code, 0.5 same category, 0.25 same
+    /// block, 0.1 same chapter, else 0.
+    pub fn credit(&self, given: &str, truth: &str) -> f64 {
+        let by_code = code_credit(given, truth);
+        if by_code >= 0.5 {
+            return by_code;
+        }
+        match (self.block(given), self.block(truth)) {
+            (Some(a), Some(b)) if a == b => 0.25,
+            _ => by_code,
+        }
+    }
+}
+
+#[cfg(test)]
+mod index_tests {
+    use super::*;
+
+    const SAMPLE: &str = r#"{"codes":[
+        {"c":"ch9","p":"","t":"Diseases of the circulatory system (I00-I99)"},
+        {"c":"I20-I25","p":"ch9","t":"Ischemic heart diseases (I20-I25)"},
+        {"c":"I21","p":"I20-I25","t":"Acute myocardial infarction"},
+        {"c":"I21.9","i":["Myocardial infarction (acute) NOS"],"p":"I21","t":"Acute myocardial infarction, unspecified"},
+        {"c":"I25","p":"I20-I25","t":"Chronic ischemic heart disease"},
+        {"c":"I26-I28","p":"ch9","t":"Pulmonary heart disease (I26-I28)"},
+        {"c":"I26","p":"I26-I28","t":"Pulmonary embolism"}
+    ]}"#;
+
+    #[test]
+    fn names_resolve_and_credit_follows_the_hierarchy() {
+        let index = Index::parse(SAMPLE).expect("parses");
+        assert_eq!(
+            index.code_of("myocardial infarction (acute)"),
+            Some("I21.9")
+        );
+        assert_eq!(index.code_of("Acute myocardial infarction"), Some("I21"));
+        assert_eq!(index.block("I21.9"), Some("I20-I25"));
+        assert_eq!(index.credit("I21.9", "I21.9"), 1.0);
+        assert_eq!(index.credit("I21", "I21.9"), 0.5);
+        assert_eq!(index.credit("I25", "I21.9"), 0.25);
+        assert_eq!(index.credit("I26", "I21.9"), 0.1);
+    }
+}
+
+impl Index {
+    /// The index of the ICD-10-CM release compiled into the binary (`knowledge/icd10cm.json`),
+    /// parsed once. The classification is the same whatever case set is loaded.
+    pub fn embedded() -> &'static Index {
+        static INDEX: std::sync::OnceLock<Index> = std::sync::OnceLock::new();
+        INDEX.get_or_init(|| {
+            // The file is generated and tested with the build; a broken one is a build bug.
+            Index::parse(include_str!("../../../knowledge/icd10cm.json"))
+                .expect("knowledge/icd10cm.json parses")
+        })
+    }
+}
+
+#[cfg(test)]
+mod embedded_tests {
+    #[test]
+    fn the_embedded_index_resolves_common_names() {
+        let index = super::Index::embedded();
+        assert!(index.len() > 40_000, "{}", index.len());
+        assert_eq!(
+            index.code_of("Acute myocardial infarction, unspecified"),
+            Some("I21.9")
+        );
+        assert_eq!(index.block("J18.9"), Some("J09-J18"));
+        assert_eq!(
+            index.credit("J12.9", "J18.9"),
+            0.25,
+            "viral vs unspecified pneumonia: same block"
+        );
+    }
+}

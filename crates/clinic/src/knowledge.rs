@@ -6,7 +6,9 @@ use std::path::Path;
 
 use serde::de::DeserializeOwned;
 
-use crate::model::{Case, Disease, Exam, Finding, FindingKind, Manifest};
+use crate::model::{
+    Case, Disease, Exam, Finding, FindingKind, LexiconTable, Manifest, NoiseTables,
+};
 use crate::{ClinicError, icd, text};
 
 /// Index of a finding in [`Knowledge::findings`].
@@ -24,6 +26,10 @@ pub const FILES: [&str; 5] = [
     "diseases.json",
     "cases.json",
 ];
+
+/// Optional files of a knowledge set: authored tables of the patient simulator. A directory
+/// without them loads with empty tables.
+pub const OPTIONAL_FILES: [&str; 2] = ["lexicon.json", "noise.json"];
 
 /// What a diagnosis names.
 #[derive(Debug, Clone, PartialEq)]
@@ -64,12 +70,18 @@ pub struct Knowledge {
     pub diseases: Vec<Disease>,
     /// All cases; a case's index is its [`TaskIdx`].
     pub cases: Vec<Case>,
+    /// Vocabulary of question understanding (`lexicon.json`; empty when the file is absent).
+    pub lexicon: LexiconTable,
+    /// Tables of the noise model (`noise.json`; empty when the file is absent).
+    pub noise: NoiseTables,
     finding_by_id: HashMap<String, FindingIdx>,
     exam_by_id: HashMap<String, ExamIdx>,
     disease_by_id: HashMap<String, u32>,
     task_by_id: HashMap<String, TaskIdx>,
     /// Normalised disease names, synonyms and codes → disease index.
     disease_by_name: HashMap<String, u32>,
+    /// (domain, split) → tasks, with "" standing for any; sampled resets look here.
+    tasks_by: HashMap<(String, String), Vec<TaskIdx>>,
 }
 
 macro_rules! embedded {
@@ -86,30 +98,34 @@ impl Knowledge {
             "findings.json",
             "exams.json",
             "diseases.json",
-            "cases.json"
+            "cases.json",
+            "lexicon.json",
+            "noise.json"
         );
         Self::from_sources(|name| {
-            files
+            Ok(files
                 .iter()
                 .find(|(n, _)| *n == name)
-                .map(|(_, s)| (*s).to_string())
-                .ok_or_else(|| ClinicError::Io {
-                    path: name.into(),
-                    source: std::io::ErrorKind::NotFound.into(),
-                })
+                .map(|(_, s)| (*s).to_string()))
         })
     }
 
-    /// Loads a knowledge directory holding the files of [`FILES`].
+    /// Loads a knowledge directory holding the files of [`FILES`] (and, where present, those
+    /// of [`OPTIONAL_FILES`]).
     pub fn load_dir(dir: &Path) -> Result<Self, ClinicError> {
         Self::from_sources(|name| {
             let path = dir.join(name);
-            std::fs::read_to_string(&path).map_err(|source| ClinicError::Io { path, source })
+            match std::fs::read_to_string(&path) {
+                Ok(text) => Ok(Some(text)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(source) => Err(ClinicError::Io { path, source }),
+            }
         })
     }
 
+    /// Reads every file through `read` (`None`: the file does not exist).
     fn from_sources(
-        mut read: impl FnMut(&'static str) -> Result<String, ClinicError>,
+        mut read: impl FnMut(&'static str) -> Result<Option<String>, ClinicError>,
     ) -> Result<Self, ClinicError> {
         fn parse<T: DeserializeOwned>(file: &str, text: &str) -> Result<T, ClinicError> {
             serde_json::from_str(text).map_err(|source| ClinicError::Parse {
@@ -117,14 +133,66 @@ impl Knowledge {
                 source,
             })
         }
+        let mut required = |name: &'static str| -> Result<String, ClinicError> {
+            read(name)?.ok_or_else(|| ClinicError::Io {
+                path: name.into(),
+                source: std::io::ErrorKind::NotFound.into(),
+            })
+        };
         let [m, f, e, d, c] = FILES;
-        Self::new(
-            parse(m, &read(m)?)?,
-            parse(f, &read(f)?)?,
-            parse(e, &read(e)?)?,
-            parse(d, &read(d)?)?,
-            parse(c, &read(c)?)?,
-        )
+        let knowledge = Self::new(
+            parse(m, &required(m)?)?,
+            parse(f, &required(f)?)?,
+            parse(e, &required(e)?)?,
+            parse(d, &required(d)?)?,
+            parse(c, &required(c)?)?,
+        )?;
+        let [l, n] = OPTIONAL_FILES;
+        let lexicon = match read(l)? {
+            Some(text) => parse(l, &text)?,
+            None => LexiconTable::default(),
+        };
+        let noise = match read(n)? {
+            Some(text) => parse(n, &text)?,
+            None => NoiseTables::default(),
+        };
+        knowledge.with_tables(lexicon, noise)
+    }
+
+    /// Adds the patient simulator's authored tables, checking that every finding they name
+    /// exists.
+    pub fn with_tables(
+        mut self,
+        lexicon: LexiconTable,
+        noise: NoiseTables,
+    ) -> Result<Self, ClinicError> {
+        let mut problems = Vec::new();
+        for id in lexicon.phrases.keys() {
+            if self.finding_idx(id).is_none() {
+                problems.push(Problem {
+                    file: "lexicon.json",
+                    record: id.clone(),
+                    message: "phrases of an unknown finding".into(),
+                });
+            }
+        }
+        for (id, others) in &noise.confusions {
+            for x in std::iter::once(id).chain(others) {
+                if self.finding_idx(x).is_none() {
+                    problems.push(Problem {
+                        file: "noise.json",
+                        record: id.clone(),
+                        message: format!("confusion names an unknown finding {x:?}"),
+                    });
+                }
+            }
+        }
+        if !problems.is_empty() {
+            return Err(ClinicError::Invalid(problems));
+        }
+        self.lexicon = lexicon;
+        self.noise = noise;
+        Ok(self)
     }
 
     /// Indexes and validates parsed records.
@@ -143,7 +211,9 @@ impl Knowledge {
 
         let mut disease_by_name = HashMap::new();
         for (i, d) in diseases.iter().enumerate() {
+            // The id too: rare diseases are named "OMIM:…"/"ORPHA:…", which agents may answer.
             let names = std::iter::once(&d.name)
+                .chain(std::iter::once(&d.id))
                 .chain(&d.synonyms)
                 .chain(d.icd10.as_ref())
                 .chain(&d.xrefs);
@@ -171,12 +241,35 @@ impl Knowledge {
             exams,
             diseases,
             cases,
+            lexicon: LexiconTable::default(),
+            noise: NoiseTables::default(),
             finding_by_id,
             exam_by_id,
             disease_by_id,
             task_by_id,
             disease_by_name,
+            tasks_by: HashMap::new(),
         };
+        let mut knowledge = knowledge;
+        let mut tasks_by: HashMap<(String, String), Vec<TaskIdx>> = HashMap::new();
+        for (t, c) in knowledge.cases.iter().enumerate() {
+            let domain = knowledge
+                .disease_by_id
+                .get(&c.disease)
+                .map_or("", |&d| knowledge.diseases[d as usize].domain.as_str());
+            for key in [
+                (domain, c.split.as_str()),
+                (domain, ""),
+                ("", c.split.as_str()),
+                ("", ""),
+            ] {
+                tasks_by
+                    .entry((key.0.to_string(), key.1.to_string()))
+                    .or_default()
+                    .push(t as TaskIdx);
+            }
+        }
+        knowledge.tasks_by = tasks_by;
         problems.extend(knowledge.check());
         if problems.is_empty() {
             Ok(knowledge)
@@ -258,13 +351,10 @@ impl Knowledge {
     }
 
     /// Tasks of a domain and split (empty string: any), in file order.
-    pub fn tasks(&self, domain: &str, split: &str) -> Vec<TaskIdx> {
-        (0..self.cases.len() as TaskIdx)
-            .filter(|&t| {
-                (split.is_empty() || self.case(t).split == split)
-                    && (domain.is_empty() || self.domain_of(t) == domain)
-            })
-            .collect()
+    pub fn tasks(&self, domain: &str, split: &str) -> &[TaskIdx] {
+        self.tasks_by
+            .get(&(domain.to_string(), split.to_string()))
+            .map_or(&[], Vec::as_slice)
     }
 
     /// Consistency checks beyond what parsing guarantees.

@@ -9,7 +9,9 @@ mod knowledge;
 mod model;
 pub mod text;
 
-pub use knowledge::{ExamIdx, FindingIdx, Knowledge, Problem, Resolution, TaskIdx};
+pub use knowledge::{
+    ExamIdx, FILES, FindingIdx, Knowledge, OPTIONAL_FILES, Problem, Resolution, TaskIdx,
+};
 pub use model::*;
 
 use std::path::PathBuf;

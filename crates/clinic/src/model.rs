@@ -351,3 +351,41 @@ pub struct Case {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub negatives: Vec<String>,
 }
+
+/// Authored vocabulary of question understanding (`knowledge/lexicon.json`): how the words of a
+/// question meet the words of a finding's phrases. Applied to both sides of every comparison.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct LexiconTable {
+    /// Words that carry no clinical meaning and are dropped before matching ("have", "any").
+    pub stop: Vec<String>,
+    /// Lay word or phrase → canonical word or phrase ("tummy" → "abdomen", "throw up" →
+    /// "vomit"). Matched on stemmed words, longest first; an empty canonical form deletes.
+    pub synonyms: std::collections::BTreeMap<String, String>,
+    /// Extra lay phrasings of findings, by finding id, for questions generic rules cannot reach
+    /// ("food gets stuck" for dysphagia).
+    pub phrases: std::collections::BTreeMap<String, Vec<String>>,
+    /// Medical words a patient of low health literacy does not know ("dyspnoea", "syncope").
+    pub jargon: Vec<String>,
+    /// Words marking topics some patients are reluctant to discuss (bladder, bowels, sex, mood,
+    /// alcohol and drugs).
+    pub sensitive: Vec<String>,
+    /// Phrases that make a question about someone else ("family history", "runs in the
+    /// family"): such a question names none of the patient's findings.
+    pub elsewhere: Vec<String>,
+}
+
+/// Authored tables of the patient and examiner noise model (`knowledge/noise.json`).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct NoiseTables {
+    /// Body part → anatomically adjacent parts a patient or a report may name instead
+    /// (`body_part_swap`: "chest" → "upper abdomen", "shoulder", "back").
+    pub adjacent: std::collections::BTreeMap<String, Vec<String>>,
+    /// Finding id → findings a patient may mistake it for (`symptom_confusion`: nausea →
+    /// dizziness, fever → chills).
+    pub confusions: std::collections::BTreeMap<String, Vec<String>>,
+    /// Descriptor → descriptors a patient may use instead (`symptom_confusion` of a detail:
+    /// "burning" → "stabbing", "tingling").
+    pub descriptors: std::collections::BTreeMap<String, Vec<String>>,
+}

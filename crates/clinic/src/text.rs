@@ -23,7 +23,9 @@ pub fn normalize_joined(text: &str) -> String {
     normalize(text).join(" ")
 }
 
-fn american(word: &str) -> String {
+/// Maps the British spellings common in clinical text to American ones ("haemoptysis" →
+/// "hemoptysis"); `word` is lower case.
+pub fn american(word: &str) -> String {
     // Common British forms in clinical text; the list is short because stems absorb the rest.
     const PAIRS: &[(&str, &str)] = &[
         ("haem", "hem"),

@@ -585,13 +585,18 @@ impl Episode {
                     return Err("a diagnosis needs a primary name or a differential".into());
                 }
                 let truth = k.disease_of(case);
-                let given = k.resolve_diagnosis(&primary);
+                let mut given = k.resolve_diagnosis(&primary);
+                let icd = medgym_clinic::icd::Index::embedded();
+                if given.code.is_none() {
+                    // Not a disease of the case set: an ICD-10-CM title or inclusion term?
+                    given.code = icd.code_of(&primary).map(str::to_string);
+                }
                 self.correct = given.disease.is_some_and(|d| d.id == truth.id);
                 let dx_credit = if self.correct {
                     1.0
                 } else {
                     match (&given.code, &truth.icd10) {
-                        (Some(g), Some(t)) => medgym_clinic::icd::code_credit(g, t),
+                        (Some(g), Some(t)) => icd.credit(g, t),
                         _ => 0.0,
                     }
                 };

@@ -226,3 +226,40 @@ fn same_category_earns_partial_credit() {
     );
     assert_eq!(reward_of("Z99.89"), 0.0);
 }
+
+#[test]
+fn icd_titles_outside_the_case_set_resolve_and_earn_block_credit() {
+    let k = &world().knowledge;
+    let case = k
+        .cases
+        .iter()
+        .find(|c| {
+            k.disease_of(c)
+                .icd10
+                .as_deref()
+                .is_some_and(|c| c.starts_with("J18"))
+        })
+        .expect("a pneumonia case");
+    let mut env = Env::new(world());
+    env.reset(ResetArgs {
+        task_id: Some(case.id.clone()),
+        ..Default::default()
+    })
+    .expect("reset");
+    // J12.9 is not a disease of the case set, but it is an ICD-10-CM title in the same block.
+    let s = env
+        .step(dx("Viral pneumonia, unspecified", vec![]))
+        .expect("step");
+    let term = |n: &str| {
+        s.reward_components
+            .iter()
+            .find(|(t, _)| *t == n)
+            .map(|(_, v)| *v)
+    };
+    assert_eq!(term("diagnosis"), Some(0.25));
+    assert!(
+        s.observation.feedback.message.is_empty(),
+        "{}",
+        s.observation.feedback.message
+    );
+}

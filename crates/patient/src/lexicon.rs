@@ -101,15 +101,22 @@ impl Lexicon {
             })
             .collect();
         phrases.sort();
+        // Index each phrase under its rarest word only: a phrase matches only if all its words
+        // are in the question, so one lookup finds it, and common words ("have", "pain") do not
+        // drag thousands of candidates into every question.
+        let mut frequency: HashMap<&str, u32> = HashMap::new();
+        for (words, _, _) in &phrases {
+            for w in words {
+                *frequency.entry(w.as_str()).or_default() += 1;
+            }
+        }
         let mut by_word: HashMap<String, Vec<u32>> = HashMap::new();
         for (i, (words, _, _)) in phrases.iter().enumerate() {
-            let mut seen: Vec<&String> = Vec::new();
-            for w in words {
-                if !seen.contains(&w) {
-                    seen.push(w);
-                    by_word.entry(w.clone()).or_default().push(i as u32);
-                }
-            }
+            let rarest = words
+                .iter()
+                .min_by_key(|w| (frequency[w.as_str()], w.as_str()))
+                .expect("phrases are non-empty");
+            by_word.entry(rarest.clone()).or_default().push(i as u32);
         }
         Lexicon { phrases, by_word }
     }

@@ -8,6 +8,7 @@
 //! [`run`] takes bound listeners and a shutdown future, so tests bind `127.0.0.1:0` and the
 //! binary passes a signal.
 
+pub mod auth;
 mod convert;
 mod error;
 pub mod metrics;
@@ -22,7 +23,6 @@ use medgym_env::{EpisodeOptions, World};
 use medgym_proto::v1::environment_server::EnvironmentServer;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio_stream::wrappers::TcpListenerStream;
 
 pub use error::ServerError;
 pub use service::Service;
@@ -48,6 +48,10 @@ pub struct Config {
     pub trajectory_dir: Option<std::path::PathBuf>,
     /// Size in bytes at which a trajectory file is closed and the next one started.
     pub trajectory_rotate_bytes: u64,
+    /// File of accepted bearer tokens, one per line (none: no authentication). Reloaded on
+    /// SIGHUP. Health checks stay open for probes; every other service requires a token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth_token_file: Option<std::path::PathBuf>,
 }
 
 impl Config {
@@ -73,8 +77,39 @@ impl Default for Config {
             default_options: EpisodeOptions::default(),
             trajectory_dir: None,
             trajectory_rotate_bytes: medgym_sink::DEFAULT_ROTATE_BYTES,
+            auth_token_file: None,
         }
     }
+}
+
+/// Re-reads the token file on every SIGHUP until `done`.
+fn spawn_reload_on_sighup(auth: auth::Auth, done: impl Future<Output = ()> + Send + 'static) {
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
+            tracing::warn!("cannot listen for SIGHUP; tokens will not reload");
+            return;
+        };
+        tokio::pin!(done);
+        loop {
+            tokio::select! {
+                _ = &mut done => break,
+                _ = hup.recv() => match auth.reload() {
+                    Ok(n) => tracing::info!(tokens = n, "token file reloaded"),
+                    Err(e) => tracing::error!(error = %e, "token file not reloaded; old tokens stay"),
+                },
+            }
+        }
+    });
+    #[cfg(not(unix))]
+    drop((auth, done));
+}
+
+/// Accepted connections with Nagle off: a small response held back for a delayed ACK costs
+/// ~40 ms per call.
+fn incoming(listener: TcpListener) -> tonic::transport::server::TcpIncoming {
+    tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true))
 }
 
 /// Serves until `shutdown` completes, then stops accepting, lets in-flight calls finish and
@@ -148,11 +183,31 @@ pub async fn run(
     };
     tokio::spawn(signal);
 
+    let auth = match &config.auth_token_file {
+        Some(path) => Some(auth::Auth::load(path)?),
+        None => None,
+    };
+    if let Some(auth) = &auth {
+        tracing::info!(file = %config.auth_token_file.as_deref().unwrap_or(std::path::Path::new("")).display(), "bearer-token authentication on");
+        spawn_reload_on_sighup(auth.clone(), stopped(stop_rx.clone()));
+    }
+    // Without a token file every request passes; with one, a request without a valid token is
+    // refused here, before it reaches the service.
+    let check = move |r: tonic::Request<()>| match &auth {
+        Some(a) => a.check(r),
+        None => Ok(r),
+    };
+    let environment = tonic::service::interceptor::InterceptedService::new(
+        EnvironmentServer::new(service).max_decoding_message_size(max_message),
+        check.clone(),
+    );
     let result = tonic::transport::Server::builder()
         .add_service(health_service)
-        .add_service(reflection)
-        .add_service(EnvironmentServer::new(service).max_decoding_message_size(max_message))
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), grpc_done)
+        .add_service(tonic::service::interceptor::InterceptedService::new(
+            reflection, check,
+        ))
+        .add_service(environment)
+        .serve_with_incoming_shutdown(incoming(listener), grpc_done)
         .await;
 
     health.set_not_serving::<EnvironmentServer<Service>>().await;

@@ -1,0 +1,122 @@
+//! Reading the ICD-10-CM index file `knowledge/icd10cm.json` written by the knowledge builder
+//! (`tools/knowledge`).
+//!
+//! Format `medgym-icd10cm-1`: a JSON object with `format`, `source`, `version`, `keys` (what the
+//! short keys mean) and `codes`, an array of `{"c": code, "t": title, "p": parent code ("" for
+//! chapters), "i": [inclusion terms], "x": {seventh-character extensions}}`. Chapters have codes
+//! `ch01`..`ch22`, blocks `A00-A09`; both only give context to the diagnosis codes under them.
+//! Unknown keys are ignored, so the builder may add fields without breaking this reader.
+
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::{IcdEntry, KbError};
+
+/// The file name inside a knowledge directory.
+pub const FILE: &str = "icd10cm.json";
+
+#[derive(Deserialize)]
+struct File {
+    format: String,
+    codes: Vec<Record>,
+}
+
+#[derive(Deserialize)]
+struct Record {
+    c: String,
+    t: String,
+    #[serde(default)]
+    p: String,
+    #[serde(default)]
+    i: Vec<String>,
+}
+
+/// Parses the text of an ICD-10-CM index file; `what` names it in errors.
+pub fn parse(text: &str, what: &str) -> Result<Vec<IcdEntry>, KbError> {
+    let err = |message: String| KbError::Icd10cm {
+        what: what.to_string(),
+        message,
+    };
+    let file: File = serde_json::from_str(text).map_err(|e| err(e.to_string()))?;
+    if !file.format.starts_with("medgym-icd10cm-") {
+        return Err(err(format!(
+            "format {:?} is not medgym-icd10cm-*",
+            file.format
+        )));
+    }
+    Ok(file
+        .codes
+        .into_iter()
+        .map(|r| IcdEntry {
+            code: r.c,
+            title: r.t,
+            inclusion: r.i,
+            parent: (!r.p.is_empty()).then_some(r.p),
+        })
+        .collect())
+}
+
+/// Reads `DIR/icd10cm.json` if the knowledge directory has one.
+pub fn load_dir(dir: &Path) -> Result<Option<Vec<IcdEntry>>, KbError> {
+    let path = dir.join(FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => parse(&text, &path.display().to_string()).map(Some),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(KbError::io(path, e)),
+    }
+}
+
+/// The text of `knowledge/icd10cm.json` as it was when this crate was compiled, if it existed.
+pub fn embedded_text() -> Option<&'static str> {
+    #[cfg(medgym_icd10cm)]
+    {
+        Some(include_str!(env!("MEDGYM_ICD10CM")))
+    }
+    #[cfg(not(medgym_icd10cm))]
+    {
+        None
+    }
+}
+
+/// The entries of the embedded index (none if there was no file at compile time).
+pub fn embedded() -> Result<Vec<IcdEntry>, KbError> {
+    embedded_text().map_or(Ok(Vec::new()), |t| parse(t, "embedded"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_builder_format() {
+        let text = r#"{
+"format":"medgym-icd10cm-1",
+"keys":{"c":"code"},
+"codes":[
+{"c":"ch09","t":"Diseases of the circulatory system","p":""},
+{"c":"I20-I25","t":"Ischemic heart diseases","p":"ch09"},
+{"c":"I21","t":"Acute myocardial infarction","p":"I20-I25","x":{"A":"initial"}},
+{"c":"I21.9","t":"Acute myocardial infarction, unspecified","p":"I21","i":["Myocardial infarction (acute) NOS"]}
+]}"#;
+        let v = parse(text, "inline").expect("parses");
+        assert_eq!(v.len(), 4);
+        assert_eq!(v[0].parent, None);
+        assert_eq!(v[3].parent.as_deref(), Some("I21"));
+        assert_eq!(v[3].inclusion, ["Myocardial infarction (acute) NOS"]);
+        assert!(v[3].is_diagnosis() && v[2].is_diagnosis());
+        assert!(!v[0].is_diagnosis() && !v[1].is_diagnosis());
+    }
+
+    #[test]
+    fn rejects_other_formats() {
+        assert!(parse(r#"{"format":"x","codes":[]}"#, "inline").is_err());
+        assert!(parse("[]", "inline").is_err());
+    }
+
+    #[test]
+    fn embedded_parses_when_present() {
+        let v = embedded().expect("the embedded ICD-10-CM index parses");
+        assert_eq!(v.is_empty(), embedded_text().is_none());
+    }
+}

@@ -1,0 +1,431 @@
+//! `medgym bench`: the load generator. In one process it runs a bare tonic echo service that
+//! answers the same messages with canned responses of the same size (the baseline), then the
+//! real medgym server, and drives both with the same client patterns over loopback: unary Step
+//! with 1 and 64 calls in flight, BatchStep with 64 and 256 steps per message, and an Interact
+//! stream. It prints steps/s, p50/p99 latency and medgym's ratio to the baseline for each, then
+//! the memory per live session. Every phase is bounded in time.
+
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use medgym_env::World;
+use medgym_proto::v1 as pb;
+use pb::echo_client::EchoClient;
+use pb::echo_server::{Echo, EchoServer};
+use pb::environment_client::EnvironmentClient;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_stream::{Stream, StreamExt};
+use tonic::transport::Channel;
+use tonic::{Request, Response, Status, Streaming};
+
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    /// Seconds each scenario runs for each target.
+    #[arg(long, default_value_t = 2.0)]
+    seconds: f64,
+    /// Live sessions to create for the memory measurement.
+    #[arg(long, default_value_t = 100_000)]
+    sessions: usize,
+}
+
+/// Canned answers of the size medgym really sends.
+#[derive(Debug, Clone)]
+struct EchoService {
+    step: pb::StepResponse,
+}
+
+type EchoStream = Pin<Box<dyn Stream<Item = Result<pb::EnvResponse, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl Echo for EchoService {
+    async fn step(
+        &self,
+        _: Request<pb::StepRequest>,
+    ) -> Result<Response<pb::StepResponse>, Status> {
+        Ok(Response::new(self.step.clone()))
+    }
+
+    async fn batch_step(
+        &self,
+        r: Request<pb::BatchStepRequest>,
+    ) -> Result<Response<pb::BatchStepResponse>, Status> {
+        let results = r
+            .into_inner()
+            .steps
+            .iter()
+            .map(|_| pb::BatchStepResult {
+                result: Some(pb::batch_step_result::Result::Response(self.step.clone())),
+            })
+            .collect();
+        Ok(Response::new(pb::BatchStepResponse { results }))
+    }
+
+    type InteractStream = EchoStream;
+
+    async fn interact(
+        &self,
+        r: Request<Streaming<pb::EnvRequest>>,
+    ) -> Result<Response<Self::InteractStream>, Status> {
+        let mut inbound = r.into_inner();
+        let (tx, rx) = mpsc::channel(256);
+        let step = self.step.clone();
+        tokio::spawn(async move {
+            while let Some(Ok(req)) = inbound.next().await {
+                let resp = pb::EnvResponse {
+                    id: req.id,
+                    response: Some(pb::env_response::Response::Step(step.clone())),
+                };
+                if tx.send(Ok(resp)).await.is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+}
+
+/// The two targets, behind one interface.
+#[derive(Clone)]
+enum Target {
+    Echo(EchoClient<Channel>),
+    Medgym(EnvironmentClient<Channel>),
+}
+
+impl Target {
+    async fn step(&mut self, r: pb::StepRequest) -> Result<(), Status> {
+        match self {
+            Target::Echo(c) => c.step(r).await.map(drop),
+            Target::Medgym(c) => c.step(r).await.map(drop),
+        }
+    }
+
+    async fn batch(&mut self, r: pb::BatchStepRequest) -> Result<(), Status> {
+        match self {
+            Target::Echo(c) => c.batch_step(r).await.map(drop),
+            Target::Medgym(c) => c.batch_step(r).await.map(drop),
+        }
+    }
+
+    async fn interact(
+        &mut self,
+        rx: mpsc::Receiver<pb::EnvRequest>,
+    ) -> Result<Streaming<pb::EnvResponse>, Status> {
+        let s = ReceiverStream::new(rx);
+        match self {
+            Target::Echo(c) => c.interact(s).await.map(Response::into_inner),
+            Target::Medgym(c) => c.interact(s).await.map(Response::into_inner),
+        }
+    }
+}
+
+const QUESTIONS: [&str; 6] = [
+    "Do you have a fever?",
+    "Any pain in your chest?",
+    "Have you been coughing?",
+    "When did it start?",
+    "Any nausea or vomiting?",
+    "Do you get short of breath?",
+];
+
+fn ask(session: &str, i: usize) -> pb::StepRequest {
+    pb::StepRequest {
+        session_id: session.to_string(),
+        action: Some(pb::Action {
+            kind: Some(pb::action::Kind::Ask(pb::Ask {
+                question: QUESTIONS[i % QUESTIONS.len()].into(),
+                finding_id: String::new(),
+            })),
+        }),
+        request_id: String::new(),
+    }
+}
+
+/// Steps and per-call latencies of one scenario on one target.
+#[derive(Debug, Default)]
+struct Tally {
+    steps: u64,
+    latencies_us: Vec<u32>,
+    elapsed: f64,
+}
+
+impl Tally {
+    fn merge(&mut self, other: Tally) {
+        self.steps += other.steps;
+        self.latencies_us.extend(other.latencies_us);
+    }
+
+    fn rate(&self) -> f64 {
+        self.steps as f64 / self.elapsed
+    }
+
+    fn percentile(&mut self, p: f64) -> f64 {
+        if self.latencies_us.is_empty() {
+            return 0.0;
+        }
+        self.latencies_us.sort_unstable();
+        let i = ((self.latencies_us.len() - 1) as f64 * p).round() as usize;
+        f64::from(self.latencies_us[i])
+    }
+}
+
+/// `workers` loops, each stepping its own sessions `per_call` at a time until the deadline.
+async fn closed_loop(
+    target: &Target,
+    sessions: &[String],
+    workers: usize,
+    per_call: usize,
+    seconds: f64,
+) -> Result<Tally> {
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs_f64(seconds);
+    let mut handles = Vec::new();
+    for w in 0..workers {
+        let mut target = target.clone();
+        let mine: Vec<String> = sessions
+            .iter()
+            .skip(w * per_call)
+            .take(per_call)
+            .cloned()
+            .collect();
+        handles.push(tokio::spawn(async move {
+            let mut tally = Tally::default();
+            let mut i = w;
+            while Instant::now() < deadline {
+                let t = Instant::now();
+                if per_call == 1 {
+                    target.step(ask(&mine[0], i)).await?;
+                } else {
+                    let steps = mine.iter().map(|s| ask(s, i)).collect();
+                    target
+                        .batch(pb::BatchStepRequest {
+                            steps,
+                            autoreset: true,
+                        })
+                        .await?;
+                }
+                tally
+                    .latencies_us
+                    .push(t.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
+                tally.steps += per_call as u64;
+                i += 1;
+            }
+            Ok::<_, Status>(tally)
+        }));
+    }
+    let mut total = Tally::default();
+    for h in handles {
+        total.merge(h.await.context("worker panicked")??);
+    }
+    total.elapsed = start.elapsed().as_secs_f64();
+    Ok(total)
+}
+
+/// One Interact stream with `window` requests in flight over `sessions` sessions.
+async fn stream_loop(
+    target: &Target,
+    sessions: &[String],
+    window: usize,
+    seconds: f64,
+) -> Result<Tally> {
+    let mut target = target.clone();
+    let (tx, rx) = mpsc::channel(window);
+    let mut responses = target.interact(rx).await?;
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs_f64(seconds);
+    let mut sent_at: Vec<Instant> = Vec::new();
+    let mut next = 0u64;
+    let request = |n: u64| pb::EnvRequest {
+        id: n,
+        request: Some(pb::env_request::Request::Step(ask(
+            &sessions[n as usize % sessions.len()],
+            n as usize,
+        ))),
+    };
+    for _ in 0..window {
+        sent_at.push(Instant::now());
+        tx.send(request(next)).await.context("stream closed")?;
+        next += 1;
+    }
+    let mut tally = Tally::default();
+    while let Some(r) = responses.next().await {
+        let r = r?;
+        let t = sent_at[r.id as usize];
+        tally
+            .latencies_us
+            .push(t.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
+        tally.steps += 1;
+        if Instant::now() < deadline {
+            sent_at.push(Instant::now());
+            tx.send(request(next)).await.context("stream closed")?;
+            next += 1;
+        } else if tally.steps == next {
+            break;
+        }
+    }
+    tally.elapsed = start.elapsed().as_secs_f64();
+    Ok(tally)
+}
+
+async fn connect(addr: SocketAddr) -> Result<Channel> {
+    let url = format!("http://{addr}");
+    for _ in 0..100 {
+        if let Ok(c) = Channel::from_shared(url.clone())?.connect().await {
+            return Ok(c);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    anyhow::bail!("{url} did not accept connections")
+}
+
+fn rss_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * 4096)
+}
+
+pub fn run(args: BenchArgs, world: Arc<World>) -> Result<()> {
+    let rt = tokio::runtime::Runtime::new()?;
+    rt.block_on(run_async(args, world))
+}
+
+async fn run_async(args: BenchArgs, world: Arc<World>) -> Result<()> {
+    // Endless episodes: the load test measures steps, not episode boundaries.
+    let options = medgym_env::EpisodeOptions {
+        max_turns: u32::MAX,
+        budget_usd: 1e15,
+        ..Default::default()
+    };
+    let config = medgym_server::Config {
+        max_sessions: args.sessions + 10_000,
+        default_options: options,
+        ..Default::default()
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let medgym_addr = listener.local_addr()?;
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(medgym_server::run(
+        listener,
+        None,
+        world,
+        config,
+        async move {
+            let _ = stop_rx.await;
+        },
+    ));
+    let mut medgym =
+        EnvironmentClient::new(connect(medgym_addr).await?).max_decoding_message_size(64 << 20);
+
+    // Sessions for every scenario, and a real StepResponse for the echo to send back.
+    let needed = 64 + 4 * 256;
+    let mut sessions = Vec::with_capacity(needed);
+    for i in 0..needed {
+        let r = medgym
+            .reset(pb::ResetRequest {
+                seed: Some(i as u64),
+                ..Default::default()
+            })
+            .await?
+            .into_inner();
+        sessions.push(r.session_id);
+    }
+    let sample = medgym.step(ask(&sessions[0], 0)).await?.into_inner();
+
+    let echo_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let echo_addr = echo_listener.local_addr()?;
+    let echo = tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(EchoServer::new(EchoService { step: sample }))
+            .serve_with_incoming(
+                tonic::transport::server::TcpIncoming::from(echo_listener).with_nodelay(Some(true)),
+            ),
+    );
+    let echo_client =
+        EchoClient::new(connect(echo_addr).await?).max_decoding_message_size(64 << 20);
+
+    let targets = [
+        ("bare tonic", Target::Echo(echo_client)),
+        ("medgym", Target::Medgym(medgym.clone())),
+    ];
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!(
+        "medgym bench: {cpus} CPUs, {:.1} s per scenario and target, loopback, client and servers in one process\n",
+        args.seconds
+    );
+    println!(
+        "{:<22} {:<11} {:>12} {:>10} {:>10} {:>7}",
+        "scenario", "target", "steps/s", "p50 µs", "p99 µs", "ratio"
+    );
+    let scenarios: [(&str, usize, usize, bool); 5] = [
+        ("unary Step, 1 in flight", 1, 1, false),
+        ("unary Step, 64 in flight", 64, 1, false),
+        ("BatchStep 64/msg x4", 4, 64, false),
+        ("BatchStep 256/msg x4", 4, 256, false),
+        ("Interact, 64 in flight", 1, 64, true),
+    ];
+    let mut unary64 = 0.0;
+    for (name, workers, per_call, stream) in scenarios {
+        let mut base = 0.0;
+        for (label, target) in &targets {
+            let mut t = if stream {
+                stream_loop(target, &sessions[..64], per_call, args.seconds).await?
+            } else {
+                closed_loop(target, &sessions, workers, per_call, args.seconds).await?
+            };
+            let rate = t.rate();
+            let ratio = if base > 0.0 { rate / base } else { 1.0 };
+            if base == 0.0 {
+                base = rate;
+            }
+            if name.starts_with("unary Step, 64") && *label == "medgym" {
+                unary64 = ratio;
+            }
+            println!(
+                "{name:<22} {label:<11} {rate:>12.0} {:>10.0} {:>10.0} {ratio:>7.2}",
+                t.percentile(0.5),
+                t.percentile(0.99)
+            );
+        }
+    }
+
+    // Memory per live session: RSS growth over `sessions` fresh resets (64 in flight).
+    let before = rss_bytes();
+    let started = Instant::now();
+    let per_task = args.sessions.div_ceil(64);
+    let mut handles = Vec::new();
+    for w in 0..64 {
+        let mut c = medgym.clone();
+        handles.push(tokio::spawn(async move {
+            for i in 0..per_task {
+                c.reset(pb::ResetRequest {
+                    seed: Some((w * per_task + i) as u64),
+                    ..Default::default()
+                })
+                .await?;
+            }
+            Ok::<_, Status>(())
+        }));
+    }
+    for h in handles {
+        h.await??;
+    }
+    let created = per_task * 64;
+    if let (Some(a), Some(b)) = (before, rss_bytes()) {
+        println!(
+            "\n{created} more live sessions in {:.1} s: RSS {:.0} MiB -> {:.0} MiB, {:.2} KiB per session",
+            started.elapsed().as_secs_f64(),
+            a as f64 / 1048576.0,
+            b as f64 / 1048576.0,
+            (b.saturating_sub(a)) as f64 / created as f64 / 1024.0
+        );
+    }
+
+    let _ = stop_tx.send(());
+    echo.abort();
+    let _ = server.await;
+    println!("\nratio unary-64 (medgym / bare tonic): {unary64:.2}");
+    Ok(())
+}

@@ -1,0 +1,628 @@
+//! `medgym rollout`: play many episodes with a baseline policy, in process (parallel across
+//! cores) or against a server over gRPC (several sessions in flight), and write one trajectory
+//! record per line, in episode order.
+//!
+//! Episode i uses seed `seed + i`. Records are written in episode order whatever the thread
+//! timing, so an in-process file is byte-identical for the same arguments. Over gRPC the record
+//! is built from the server's `GetTrajectory` answer (converted back into the environment's
+//! trajectory, then `EpisodeRecord::from_trajectory`), so it is the same record the server's
+//! own trajectory files hold; it differs from the in-process record of the same seed only in
+//! `episode_id`, which the server draws at random.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use anyhow::{Context, Result, bail};
+use medgym_agents::{InfoGainParams, PolicyContext, Tables, TaskSampler, make_policy, run_episode};
+use medgym_env::record::EpisodeRecord;
+use medgym_env::{self as env, Env, EpisodeOptions, ResetArgs, World};
+use medgym_proto::v1 as pb;
+
+#[derive(Debug, clap::Args)]
+pub struct RolloutArgs {
+    /// Policy: random, infogain, oracle, ask_everything, exam_everything, guess_prior.
+    #[arg(long)]
+    policy: String,
+    /// Number of episodes.
+    #[arg(long, default_value_t = 100)]
+    episodes: u64,
+    /// Output JSONL file (one trajectory record per line, docs/trajectory.schema.json).
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
+    /// Play against this server (e.g. http://127.0.0.1:50051) instead of in process.
+    #[arg(long, value_name = "URL")]
+    server: Option<String>,
+    /// Seed of the first episode; episode i uses seed + i.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Domain to sample tasks from (empty: any). Bayesian policies restrict their prior to it.
+    #[arg(long, default_value = "")]
+    domain: String,
+    /// Split to sample tasks from; "all" samples across every split.
+    #[arg(long, default_value = "train")]
+    split: String,
+    /// Worker threads in process [default: available cores].
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Sessions in flight over gRPC.
+    #[arg(long, default_value_t = 32)]
+    concurrency: usize,
+    /// Turn limit of each episode [default: the environment's default].
+    #[arg(long)]
+    max_turns: Option<u32>,
+    /// infogain: diagnose once the top posterior reaches this.
+    #[arg(long, default_value_t = InfoGainParams::default().confident)]
+    confident: f64,
+    /// infogain: diagnose when no action gains this many bits per unit of reward it costs.
+    #[arg(long, default_value_t = InfoGainParams::default().min_gain_per_cost)]
+    min_gain_per_cost: f64,
+    /// infogain: diseases considered when scoring actions.
+    #[arg(long, default_value_t = InfoGainParams::default().top_k)]
+    top_k: usize,
+    #[command(flatten)]
+    knowledge: crate::KnowledgeArg,
+}
+
+pub fn rollout(args: RolloutArgs) -> Result<()> {
+    let world = Arc::new(World::new(args.knowledge.load()?));
+    let tables = Arc::new(Tables::new(Arc::clone(&world)));
+    let mut options = EpisodeOptions::default();
+    if let Some(n) = args.max_turns {
+        options.max_turns = n;
+    }
+    options.validate()?;
+    let ctx = PolicyContext {
+        tables,
+        options,
+        domain: args.domain.clone(),
+        infogain: InfoGainParams {
+            top_k: args.top_k.max(1),
+            confident: args.confident,
+            min_gain_per_cost: args.min_gain_per_cost,
+            ..Default::default()
+        },
+    };
+    make_policy(&args.policy, &ctx)?;
+    // Tasks are picked here from the seed exactly as a sampled reset would pick them (see
+    // TaskSampler), listed once instead of at every reset.
+    let sampler = Arc::new(TaskSampler::new(
+        &world.knowledge,
+        &args.domain,
+        &args.split,
+    ));
+    if sampler.is_empty() {
+        bail!(
+            "no task in domain {:?} and split {:?}",
+            args.domain,
+            args.split
+        );
+    }
+    let mut file = std::fs::File::create(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    let bar = indicatif::ProgressBar::new(args.episodes);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} {msg} [{bar:40}] {pos}/{len} episodes · {per_sec} · eta {eta}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    bar.set_message(args.policy.clone());
+    let started = std::time::Instant::now();
+    let mut writer = Ordered::new(&mut file, &args.out, &bar);
+    match &args.server {
+        None => in_process(&args, &world, &ctx, &sampler, &mut writer)?,
+        Some(url) => over_grpc(&args, url, &world, &ctx, &sampler, &mut writer)?,
+    }
+    let written = writer.next;
+    bar.finish_and_clear();
+    file.sync_all()
+        .with_context(|| format!("syncing {}", args.out.display()))?;
+    let secs = started.elapsed().as_secs_f64();
+    eprintln!(
+        "{written} episodes of {} in {secs:.1} s ({:.0} episodes/s) → {}",
+        args.policy,
+        written as f64 / secs.max(1e-9),
+        args.out.display()
+    );
+    Ok(())
+}
+
+/// Writes lines in episode order as they arrive in any order: one `write_all` per line.
+struct Ordered<'a> {
+    file: &'a mut std::fs::File,
+    path: &'a std::path::Path,
+    bar: &'a indicatif::ProgressBar,
+    pending: BTreeMap<u64, String>,
+    next: u64,
+}
+
+impl<'a> Ordered<'a> {
+    fn new(
+        file: &'a mut std::fs::File,
+        path: &'a std::path::Path,
+        bar: &'a indicatif::ProgressBar,
+    ) -> Self {
+        Ordered {
+            file,
+            path,
+            bar,
+            pending: BTreeMap::new(),
+            next: 0,
+        }
+    }
+
+    fn push(&mut self, i: u64, line: String) -> Result<()> {
+        self.pending.insert(i, line);
+        while let Some(line) = self.pending.remove(&self.next) {
+            self.file
+                .write_all(line.as_bytes())
+                .with_context(|| format!("writing {}", self.path.display()))?;
+            self.next += 1;
+            self.bar.inc(1);
+        }
+        Ok(())
+    }
+}
+
+/// The reset arguments of episode i: seed `seed + i`, and the task that seed samples.
+fn reset_args(seed: u64, sampler: &TaskSampler, options: &EpisodeOptions) -> ResetArgs {
+    ResetArgs {
+        task_id: sampler.pick(seed).map(str::to_string),
+        seed,
+        options: options.clone(),
+        ..Default::default()
+    }
+}
+
+fn line(record: &EpisodeRecord) -> Result<String> {
+    let mut s = serde_json::to_string(record)?;
+    s.push('\n');
+    Ok(s)
+}
+
+fn in_process(
+    args: &RolloutArgs,
+    world: &Arc<World>,
+    ctx: &PolicyContext,
+    sampler: &TaskSampler,
+    writer: &mut Ordered<'_>,
+) -> Result<()> {
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1);
+    let next = AtomicU64::new(0);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<(u64, Result<String>)>(threads * 64);
+    std::thread::scope(|s| -> Result<()> {
+        for _ in 0..threads {
+            let tx = tx.clone();
+            let next = &next;
+            s.spawn(move || {
+                let mut env = Env::new(Arc::clone(world));
+                let mut policy = match make_policy(&args.policy, ctx) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        let _ = tx.send((0, Err(e.into())));
+                        return;
+                    }
+                };
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= args.episodes {
+                        return;
+                    }
+                    let reset = reset_args(args.seed.wrapping_add(i), sampler, &ctx.options);
+                    let result = run_episode(&mut env, policy.as_mut(), reset)
+                        .map_err(anyhow::Error::from)
+                        .and_then(|r| line(&r));
+                    let failed = result.is_err();
+                    if tx.send((i, result)).is_err() || failed {
+                        // The writer stopped (an error elsewhere), or this episode failed: stop
+                        // taking new episodes.
+                        next.store(args.episodes, Ordering::Relaxed);
+                        return;
+                    }
+                }
+            });
+        }
+        drop(tx);
+        for (i, result) in rx {
+            let line = result.with_context(|| format!("episode {i}"))?;
+            writer.push(i, line)?;
+        }
+        Ok(())
+    })?;
+    if writer.next != args.episodes {
+        bail!(
+            "only {} of {} episodes finished",
+            writer.next,
+            args.episodes
+        );
+    }
+    Ok(())
+}
+
+fn over_grpc(
+    args: &RolloutArgs,
+    url: &str,
+    world: &Arc<World>,
+    ctx: &PolicyContext,
+    sampler: &Arc<TaskSampler>,
+    writer: &mut Ordered<'_>,
+) -> Result<()> {
+    let rt = tokio::runtime::Runtime::new()?;
+    rt.block_on(async {
+        let client = pb::environment_client::EnvironmentClient::connect(url.to_string())
+            .await
+            .with_context(|| format!("connecting to {url}"))?;
+        let next = Arc::new(AtomicU64::new(0));
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<(u64, Result<String>)>(1024);
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..args.concurrency.max(1) {
+            let mut client = client.clone();
+            let next = Arc::clone(&next);
+            let tx = tx.clone();
+            let world = Arc::clone(world);
+            let ctx = ctx.clone();
+            let policy_name = args.policy.clone();
+            let episodes = args.episodes;
+            let sampler = Arc::clone(sampler);
+            let first_seed = args.seed;
+            tasks.spawn(async move {
+                let mut policy = match make_policy(&policy_name, &ctx) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        let _ = tx.send((0, Err(e.into()))).await;
+                        return;
+                    }
+                };
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= episodes {
+                        return;
+                    }
+                    let result = remote_episode(
+                        &mut client,
+                        &world,
+                        &ctx.options,
+                        policy.as_mut(),
+                        &sampler,
+                        first_seed.wrapping_add(i),
+                    )
+                    .await
+                    .and_then(|r| line(&r));
+                    let failed = result.is_err();
+                    if tx.send((i, result)).await.is_err() || failed {
+                        next.store(episodes, Ordering::Relaxed);
+                        return;
+                    }
+                }
+            });
+        }
+        drop(tx);
+        while let Some((i, result)) = rx.recv().await {
+            let line = result.with_context(|| format!("episode {i}"))?;
+            writer.push(i, line)?;
+        }
+        while tasks.join_next().await.is_some() {}
+        if writer.next != args.episodes {
+            bail!(
+                "only {} of {} episodes finished",
+                writer.next,
+                args.episodes
+            );
+        }
+        Ok(())
+    })
+}
+
+/// Plays episode i over gRPC and builds its record from the server's trajectory.
+async fn remote_episode(
+    client: &mut pb::environment_client::EnvironmentClient<tonic::transport::Channel>,
+    world: &World,
+    options: &EpisodeOptions,
+    policy: &mut dyn medgym_agents::Policy,
+    sampler: &TaskSampler,
+    seed: u64,
+) -> Result<EpisodeRecord> {
+    let task_id = sampler
+        .pick(seed)
+        .context("no task to sample from")?
+        .to_string();
+    let reset = client
+        .reset(pb::ResetRequest {
+            task_id,
+            domain: String::new(),
+            split: String::new(),
+            seed: Some(seed),
+            options: Some(options_to_pb(options)),
+        })
+        .await
+        .context("Reset")?
+        .into_inner();
+    let session_id = reset.session_id;
+    let first = observation(reset.observation.unwrap_or_default());
+    let info = info(reset.info.unwrap_or_default());
+    policy.reset(&first, &info);
+    let mut last = first;
+    let mut ended = false;
+    for step in 0..=options.max_turns {
+        let action = policy.act(&last);
+        let response = client
+            .step(pb::StepRequest {
+                session_id: session_id.clone(),
+                action: Some(action_to_pb(&action)),
+                request_id: format!("{step}"),
+            })
+            .await
+            .context("Step")?
+            .into_inner();
+        last = observation(response.observation.unwrap_or_default());
+        if response.terminated || response.truncated {
+            ended = true;
+            break;
+        }
+    }
+    if !ended {
+        bail!("the episode of seed {seed} did not end within the turn limit");
+    }
+    let trajectory = client
+        .get_trajectory(pb::GetTrajectoryRequest {
+            session_id: session_id.clone(),
+        })
+        .await
+        .context("GetTrajectory")?
+        .into_inner();
+    let _ = client.close(pb::CloseRequest { session_id }).await;
+    let trajectory = trajectory_from_pb(trajectory, world, options)?;
+    EpisodeRecord::from_trajectory(&trajectory)
+        .context("the server's trajectory has not ended or lacks its truth")
+}
+
+// --- wire → environment conversions (the inverse of crates/server/src/convert.rs) ----------
+
+fn options_to_pb(o: &EpisodeOptions) -> pb::EpisodeOptions {
+    let w = &o.reward;
+    pb::EpisodeOptions {
+        noise: Some(pb::NoiseConfig {
+            preset: o.noise.preset.clone(),
+            probabilities: o.noise.probabilities.clone().into_iter().collect(),
+        }),
+        persona: o.persona.clone(),
+        reward: Some(pb::RewardWeights {
+            diagnosis: w.diagnosis,
+            differential: w.differential,
+            exam_quality: w.exam_quality,
+            cost: w.cost,
+            turn: w.turn,
+            repeat: w.repeat,
+            invalid: w.invalid,
+            information: w.information,
+            explicit: true,
+        }),
+        max_turns: o.max_turns,
+        budget_usd: o.budget_usd,
+    }
+}
+
+fn observation(o: pb::Observation) -> env::Observation {
+    let feedback = o.feedback.unwrap_or_default();
+    env::Observation {
+        text: o.text,
+        turn: o.turn,
+        cost_usd: o.cost_usd,
+        discomfort: o.discomfort,
+        revealed_findings: o.revealed_findings,
+        denied_findings: o.denied_findings,
+        feedback: env::Feedback {
+            valid: feedback.valid,
+            message: feedback.message,
+        },
+    }
+}
+
+fn info(i: pb::Info) -> env::Info {
+    env::Info {
+        task_id: i.task_id,
+        domain: i.domain,
+        split: i.split,
+        seed: i.seed,
+        episode_id: i.episode_id,
+        truth: i.truth.map(|t| env::Truth {
+            name: t.name,
+            code: t.code,
+            disease_id: t.disease_id,
+            correct: t.correct,
+        }),
+        totals: i.totals.map(|t| env::Totals {
+            turns: t.turns,
+            cost_usd: t.cost_usd,
+            discomfort: t.discomfort,
+            total_reward: t.total_reward,
+        }),
+        truncation_reason: match i.truncation_reason.as_str() {
+            "max_turns" => Some("max_turns"),
+            "budget" => Some("budget"),
+            _ => None,
+        },
+    }
+}
+
+fn action_to_pb(a: &env::Action) -> pb::Action {
+    use pb::action::Kind;
+    let kind = match a {
+        env::Action::Ask(a) => Kind::Ask(pb::Ask {
+            question: a.question.clone(),
+            finding_id: a.finding_id.clone().unwrap_or_default(),
+        }),
+        env::Action::Exam(e) => Kind::Exam(pb::Exam {
+            exam_id: e.exam_id.clone(),
+            site: e.site.clone().unwrap_or_default(),
+        }),
+        env::Action::Search(s) => Kind::Search(pb::Search {
+            query: s.query.clone(),
+            top_k: s.top_k.unwrap_or(0),
+        }),
+        env::Action::Diagnose(d) => Kind::Diagnose(pb::Diagnose {
+            primary: d.primary.clone(),
+            differential: d
+                .differential
+                .iter()
+                .map(|r| pb::RankedDiagnosis {
+                    name: r.name.clone(),
+                    code: r.code.clone(),
+                    probability: r.probability,
+                })
+                .collect(),
+        }),
+        env::Action::Text(t) => Kind::Text(t.clone()),
+    };
+    pb::Action { kind: Some(kind) }
+}
+
+fn action(a: Option<pb::Action>) -> Result<env::Action> {
+    use pb::action::Kind;
+    let non_empty = |s: String| (!s.is_empty()).then_some(s);
+    Ok(
+        match a
+            .and_then(|a| a.kind)
+            .context("a trajectory step without an action")?
+        {
+            Kind::Ask(a) => env::Action::Ask(env::Ask {
+                question: a.question,
+                finding_id: non_empty(a.finding_id),
+            }),
+            Kind::Exam(e) => env::Action::Exam(env::Exam {
+                exam_id: e.exam_id,
+                site: non_empty(e.site),
+            }),
+            Kind::Search(s) => env::Action::Search(env::Search {
+                query: s.query,
+                top_k: (s.top_k > 0).then_some(s.top_k),
+            }),
+            Kind::Diagnose(d) => env::Action::Diagnose(env::Diagnose {
+                primary: d.primary,
+                differential: d
+                    .differential
+                    .into_iter()
+                    .map(|r| env::RankedDiagnosis {
+                        name: r.name,
+                        code: r.code,
+                        probability: r.probability,
+                    })
+                    .collect(),
+            }),
+            Kind::Text(t) => env::Action::Text(t),
+        },
+    )
+}
+
+fn step_outcome(r: pb::StepResponse) -> env::StepOutcome {
+    // The wire map has no order: put the terms back in the environment's report order.
+    let reward_components = env::reward::TERMS
+        .iter()
+        .map(|&t| (t, r.reward_components.get(t).copied().unwrap_or(0.0)))
+        .collect();
+    env::StepOutcome {
+        observation: observation(r.observation.unwrap_or_default()),
+        reward: r.reward,
+        reward_components,
+        terminated: r.terminated,
+        truncated: r.truncated,
+        info: info(r.info.unwrap_or_default()),
+    }
+}
+
+fn kind(s: &str) -> &'static str {
+    match s {
+        "symptom" => "symptom",
+        "sign" => "sign",
+        "laboratory" => "laboratory",
+        "imaging" => "imaging",
+        _ => "unknown",
+    }
+}
+
+/// The environment's trajectory from the wire form. The wire form carries neither the options
+/// (the client sent them) nor the truth's rank (recomputed here exactly as the environment does:
+/// differential entries resolved to diseases through the same knowledge).
+fn trajectory_from_pb(
+    t: pb::Trajectory,
+    world: &World,
+    options: &EpisodeOptions,
+) -> Result<env::Trajectory> {
+    let steps = t
+        .steps
+        .into_iter()
+        .map(|s| {
+            Ok(env::StepRecord {
+                action: action(s.action)?,
+                outcome: step_outcome(s.response.unwrap_or_default()),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let truth_rank = steps.last().and_then(|s: &env::StepRecord| {
+        let truth = s.outcome.info.truth.as_ref()?;
+        if !s.outcome.terminated {
+            return None;
+        }
+        let parsed = match &s.action {
+            env::Action::Text(raw) => env::parse_text(raw).ok()?,
+            other => other.clone(),
+        };
+        let env::Action::Diagnose(d) = parsed else {
+            return None;
+        };
+        let names: Vec<&str> = if d.differential.is_empty() {
+            vec![d.primary.as_str()]
+        } else {
+            d.differential
+                .iter()
+                .map(|r| {
+                    if r.code.is_empty() {
+                        r.name.as_str()
+                    } else {
+                        r.code.as_str()
+                    }
+                })
+                .collect()
+        };
+        let k = &world.knowledge;
+        names
+            .iter()
+            .position(|n| {
+                k.resolve_disease(n).map_or_else(
+                    || medgym_clinic::text::normalize_joined(n),
+                    |x| x.id.clone(),
+                ) == truth.disease_id
+            })
+            .map(|p| p as u32 + 1)
+    });
+    let info = info(t.info.unwrap_or_default());
+    Ok(env::Trajectory {
+        episode_id: t.episode_id,
+        info,
+        initial_observation: observation(t.initial_observation.unwrap_or_default()),
+        steps,
+        case: t.case.map(|c| env::CaseSummary {
+            diagnosis_name: c.diagnosis_name,
+            diagnosis_code: c.diagnosis_code,
+            findings: c
+                .findings
+                .into_iter()
+                .map(|f| {
+                    let k = kind(&f.kind);
+                    (f.id, f.name, k)
+                })
+                .collect(),
+            age: c.age,
+            sex: if c.sex == "female" { "female" } else { "male" },
+        }),
+        options: options.clone(),
+        truth_rank,
+    })
+}
