@@ -20,6 +20,7 @@ use medgym_agents::{InfoGainParams, PolicyContext, Tables, TaskSampler, make_pol
 use medgym_env::record::EpisodeRecord;
 use medgym_env::{self as env, Env, EpisodeOptions, ResetArgs, World};
 use medgym_proto::v1 as pb;
+use medgym_server::convert;
 
 #[derive(Debug, clap::Args)]
 pub struct RolloutArgs {
@@ -339,7 +340,7 @@ async fn remote_episode(
             domain: String::new(),
             split: String::new(),
             seed: Some(seed),
-            options: Some(options_to_pb(options)),
+            options: Some(convert::options_to_pb(options)),
         })
         .await
         .context("Reset")?
@@ -355,7 +356,7 @@ async fn remote_episode(
         let response = client
             .step(pb::StepRequest {
                 session_id: session_id.clone(),
-                action: Some(action_to_pb(&action)),
+                action: Some(convert::action_to_pb(&action)),
                 request_id: format!("{step}"),
             })
             .await
@@ -383,31 +384,7 @@ async fn remote_episode(
         .context("the server's trajectory has not ended or lacks its truth")
 }
 
-// --- wire → environment conversions (the inverse of crates/server/src/convert.rs) ----------
-
-fn options_to_pb(o: &EpisodeOptions) -> pb::EpisodeOptions {
-    let w = &o.reward;
-    pb::EpisodeOptions {
-        noise: Some(pb::NoiseConfig {
-            preset: o.noise.preset.clone(),
-            probabilities: o.noise.probabilities.clone().into_iter().collect(),
-        }),
-        persona: o.persona.clone(),
-        reward: Some(pb::RewardWeights {
-            diagnosis: w.diagnosis,
-            differential: w.differential,
-            exam_quality: w.exam_quality,
-            cost: w.cost,
-            turn: w.turn,
-            repeat: w.repeat,
-            invalid: w.invalid,
-            information: w.information,
-            explicit: true,
-        }),
-        max_turns: o.max_turns,
-        budget_usd: o.budget_usd,
-    }
-}
+// --- wire → environment conversions (the inverse of medgym_server::convert) -----------------
 
 fn observation(o: pb::Observation) -> env::Observation {
     let feedback = o.feedback.unwrap_or_default();
@@ -452,73 +429,9 @@ fn info(i: pb::Info) -> env::Info {
     }
 }
 
-fn action_to_pb(a: &env::Action) -> pb::Action {
-    use pb::action::Kind;
-    let kind = match a {
-        env::Action::Ask(a) => Kind::Ask(pb::Ask {
-            question: a.question.clone(),
-            finding_id: a.finding_id.clone().unwrap_or_default(),
-        }),
-        env::Action::Exam(e) => Kind::Exam(pb::Exam {
-            exam_id: e.exam_id.clone(),
-            site: e.site.clone().unwrap_or_default(),
-        }),
-        env::Action::Search(s) => Kind::Search(pb::Search {
-            query: s.query.clone(),
-            top_k: s.top_k.unwrap_or(0),
-        }),
-        env::Action::Diagnose(d) => Kind::Diagnose(pb::Diagnose {
-            primary: d.primary.clone(),
-            differential: d
-                .differential
-                .iter()
-                .map(|r| pb::RankedDiagnosis {
-                    name: r.name.clone(),
-                    code: r.code.clone(),
-                    probability: r.probability,
-                })
-                .collect(),
-        }),
-        env::Action::Text(t) => Kind::Text(t.clone()),
-    };
-    pb::Action { kind: Some(kind) }
-}
-
+/// A recorded wire action as the environment's action (the server already enforced limits).
 fn action(a: Option<pb::Action>) -> Result<env::Action> {
-    use pb::action::Kind;
-    let non_empty = |s: String| (!s.is_empty()).then_some(s);
-    Ok(
-        match a
-            .and_then(|a| a.kind)
-            .context("a trajectory step without an action")?
-        {
-            Kind::Ask(a) => env::Action::Ask(env::Ask {
-                question: a.question,
-                finding_id: non_empty(a.finding_id),
-            }),
-            Kind::Exam(e) => env::Action::Exam(env::Exam {
-                exam_id: e.exam_id,
-                site: non_empty(e.site),
-            }),
-            Kind::Search(s) => env::Action::Search(env::Search {
-                query: s.query,
-                top_k: (s.top_k > 0).then_some(s.top_k),
-            }),
-            Kind::Diagnose(d) => env::Action::Diagnose(env::Diagnose {
-                primary: d.primary,
-                differential: d
-                    .differential
-                    .into_iter()
-                    .map(|r| env::RankedDiagnosis {
-                        name: r.name,
-                        code: r.code,
-                        probability: r.probability,
-                    })
-                    .collect(),
-            }),
-            Kind::Text(t) => env::Action::Text(t),
-        },
-    )
+    convert::action(a, usize::MAX).context("a trajectory step without an action")
 }
 
 fn step_outcome(r: pb::StepResponse) -> env::StepOutcome {

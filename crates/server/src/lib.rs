@@ -9,7 +9,7 @@
 //! binary passes a signal.
 
 pub mod auth;
-mod convert;
+pub mod convert;
 mod error;
 pub mod metrics;
 mod service;
