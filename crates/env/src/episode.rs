@@ -717,6 +717,13 @@ fn question_hash(q: &Question) -> u64 {
     h
 }
 
+/// The seed of the episode that follows one with `seed` in the same slot (autoreset). A
+/// scrambled successor rather than `seed + 1`: vector envs seed slot i with `seed + i`, and a
+/// `+ 1` chain would replay the neighbouring slot's episodes one reset later.
+pub fn next_seed(seed: u64) -> u64 {
+    mix(seed, 0x6d65_6467_796d) // "medgym"
+}
+
 /// SplitMix64 finaliser over a combination: a cheap, well-mixed, platform-independent hash.
 fn mix(a: u64, b: u64) -> u64 {
     let mut z = a ^ b.rotate_left(32) ^ 0x9e37_79b9_7f4a_7c15;

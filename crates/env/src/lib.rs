@@ -29,7 +29,7 @@ pub use action::{
 };
 pub use episode::{
     CaseSummary, Env, Feedback, Info, MAX_DIFFERENTIAL, MAX_TOP_K, Observation, ResetArgs,
-    StepOutcome, StepRecord, Totals, Trajectory, Truth,
+    StepOutcome, StepRecord, Totals, Trajectory, Truth, next_seed,
 };
 pub use options::{
     EpisodeOptions, NOISE_PRESETS, NOISE_TYPES, NoiseConfig, OptionsError, PERSONAS, RewardWeights,

@@ -382,3 +382,20 @@ fn bad_reset_arguments_are_errors() {
         Err(EnvError::NoTasks { .. })
     ));
 }
+
+#[test]
+fn autoreset_seed_chains_of_neighbouring_slots_never_meet() {
+    // Slots seeded s, s+1, ..., s+63 each follow their own chain for 200 episodes; no seed may
+    // appear in two chains, or two slots would replay the same episodes.
+    let mut seen = std::collections::HashMap::new();
+    for slot in 0..64u64 {
+        let mut seed = 1_000 + slot;
+        for _ in 0..200 {
+            if let Some(other) = seen.insert(seed, slot) {
+                assert_eq!(other, slot, "seed {seed} in slots {other} and {slot}");
+            }
+            seed = medgym_env::next_seed(seed);
+        }
+    }
+    assert_eq!(seen.len(), 64 * 200);
+}

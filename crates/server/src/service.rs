@@ -122,9 +122,9 @@ impl Service {
         }
         let response = if autoreset && s.env.done() {
             // Gymnasium next-step autoreset: this step's action is ignored and the slot starts
-            // its next episode with the next seed.
+            // its next episode with the next seed of its own chain.
             let mut args = s.last_reset.clone();
-            args.seed = args.seed.wrapping_add(1);
+            args.seed = env::next_seed(args.seed);
             args.episode_id = Some(random_id());
             let (obs, info) = s.env.reset(args.clone())?;
             s.last_reset = args;

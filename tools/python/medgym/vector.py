@@ -2,7 +2,8 @@
 
 Autoreset is gymnasium's NEXT_STEP mode, done by the server (``BatchStepRequest.autoreset``):
 the step after a terminal or truncated one ignores that slot's action, starts the slot's next
-episode in the same session with the next seed (seed + 1) and answers with its first
+episode in the same session with the next seed of that session's chain (a fixed scramble of
+the previous seed, reported in ``info["seed"]``) and answers with its first
 observation, reward 0, terminated and truncated False, and ``info["autoreset"]`` True.
 """
 
@@ -25,10 +26,9 @@ from medgym.spaces import action_space, observation_space
 
 __all__ = ["SEED_STRIDE", "MedgymVectorEnv"]
 
-#: Sub-environment i of ``reset(seed=s)`` starts at seed ``s + i * SEED_STRIDE``, not gymnasium's
-#: usual ``s + i``: the server's autoreset moves each session to seed + 1, so with ``s + i``
-#: sub-environment i would replay sub-environment i+1's episodes. With this stride the sequences
-#: of the sub-environments overlap only after 2**32 episodes.
+#: Sub-environment i of ``reset(seed=s)`` starts at seed ``s + i * SEED_STRIDE``. (The server's
+#: autoreset chains scramble seeds, so gymnasium's usual ``s + i`` would not collide either; the
+#: stride is kept so that seeds of existing runs stay the same.)
 SEED_STRIDE = 2**32
 _U64 = 2**64
 _SEED_HIGH = 2**63
