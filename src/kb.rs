@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use medgym_clinic::Knowledge;
-use medgym_kb::{BuildProgress, CacheStatus, KbIndex, SOURCES, Sources, icd10cm};
+use medgym_kb::{BuildProgress, CacheStatus, KbIndex, SOURCES, Sources, hpo, icd10cm};
 
 use crate::KnowledgeArg;
 
@@ -68,14 +68,18 @@ enum KbCommand {
     },
 }
 
-/// The sources of the corpus of a knowledge set: its ICD-10-CM index comes from
-/// `DIR/icd10cm.json` with `--knowledge DIR`, else from the copy embedded in the binary.
+/// The sources of the corpus of a knowledge set: its ICD-10-CM index and HPO terms come from
+/// `DIR/icd10cm.json` and `DIR/hpo_terms.json` with `--knowledge DIR`, else from the copies
+/// embedded in the binary.
 fn sources<'k>(knowledge: &'k Knowledge, arg: &KnowledgeArg) -> Result<Sources<'k>> {
-    let icd = match &arg.knowledge {
-        Some(dir) => icd10cm::load_dir(dir)?.unwrap_or_default(),
-        None => icd10cm::embedded()?,
+    let (icd, terms) = match &arg.knowledge {
+        Some(dir) => (
+            icd10cm::load_dir(dir)?.unwrap_or_default(),
+            hpo::load_dir(dir)?.unwrap_or_default(),
+        ),
+        None => (icd10cm::embedded()?, hpo::embedded()?),
     };
-    Ok(Sources::new(knowledge, icd))
+    Ok(Sources::new(knowledge, icd).with_hpo(terms))
 }
 
 /// Opens the cached index, building it first (with a progress bar on stderr) when the cache is

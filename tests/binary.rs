@@ -163,7 +163,13 @@ async fn roll_until_gone(
             }
         }));
     }
+    // Signal mid-rollout: after `signal_after`, and once some episodes have finished (a loaded
+    // CI machine may need longer), bounded at 60 s.
     tokio::time::sleep(signal_after).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while done.lock().expect("lock").len() < 10 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     signal();
     for t in tasks {
         let _ = tokio::time::timeout(Duration::from_secs(20), t).await;

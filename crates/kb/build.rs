@@ -1,4 +1,5 @@
-//! Embeds `knowledge/icd10cm.json` when the knowledge builder has written it (cfg `medgym_icd10cm`).
+//! Embeds `knowledge/icd10cm.json` and `knowledge/hpo_terms.json` when the knowledge builder has
+//! written them (cfgs `medgym_icd10cm`, `medgym_hpo`).
 
 use std::path::PathBuf;
 
@@ -6,11 +7,16 @@ fn main() {
     let dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default());
     let knowledge = dir.join("../../knowledge");
     println!("cargo::rerun-if-changed={}", knowledge.display());
-    println!("cargo::rustc-check-cfg=cfg(medgym_icd10cm)");
-    let file = knowledge.join("icd10cm.json");
-    if file.is_file() {
-        let file = file.canonicalize().unwrap_or(file);
-        println!("cargo::rustc-cfg=medgym_icd10cm");
-        println!("cargo::rustc-env=MEDGYM_ICD10CM={}", file.display());
+    for (name, cfg, env) in [
+        ("icd10cm.json", "medgym_icd10cm", "MEDGYM_ICD10CM"),
+        ("hpo_terms.json", "medgym_hpo", "MEDGYM_HPO"),
+    ] {
+        println!("cargo::rustc-check-cfg=cfg({cfg})");
+        let file = knowledge.join(name);
+        if file.is_file() {
+            let file = file.canonicalize().unwrap_or(file);
+            println!("cargo::rustc-cfg={cfg}");
+            println!("cargo::rustc-env={env}={}", file.display());
+        }
     }
 }

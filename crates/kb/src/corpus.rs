@@ -1,4 +1,5 @@
-//! The corpus: passages generated from a knowledge set and the ICD-10-CM tabular list.
+//! The corpus: passages generated from a knowledge set, the ICD-10-CM tabular list and the HPO
+//! terms that are not findings.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
@@ -14,7 +15,7 @@ const FORMAT: &str = "medgym-kb-1";
 const GENERATOR: [&str; 2] = [include_str!("corpus.rs"), include_str!("index.rs")];
 
 /// The sources, in the order the corpus holds them; a passage id starts with its source and a colon.
-pub const SOURCES: [&str; 4] = ["finding", "disease", "exam", "icd10cm"];
+pub const SOURCES: [&str; 5] = ["finding", "disease", "exam", "icd10cm", "hpo"];
 
 /// At most this many findings are listed as what an exam can show.
 const MAX_EXAM_FINDINGS: usize = 40;
@@ -66,13 +67,29 @@ impl From<(String, String, Vec<String>)> for IcdEntry {
     }
 }
 
-/// What a corpus is generated from: a knowledge set and ICD-10-CM entries. Its [`key`](Self::key)
+/// One Human Phenotype Ontology term that is not a finding of the knowledge set.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct HpoTerm {
+    /// Term id ("HP:0000006").
+    pub id: String,
+    /// Term name ("Autosomal dominant inheritance").
+    pub name: String,
+    /// Definition, if the ontology gives one.
+    pub definition: Option<String>,
+    /// Exact and layperson synonyms.
+    pub synonyms: Vec<String>,
+    /// Names of the parent terms.
+    pub parents: Vec<String>,
+}
+
+/// What a corpus is generated from: a knowledge set, ICD-10-CM entries and HPO terms. Its [`key`](Self::key)
 /// names the corpus without generating it, so a warm start opens the cached index without
 /// producing tens of thousands of passages first.
 #[derive(Debug)]
 pub struct Sources<'k> {
     knowledge: &'k Knowledge,
     icd: Vec<IcdEntry>,
+    hpo: Vec<HpoTerm>,
     key: String,
 }
 
@@ -80,16 +97,25 @@ impl<'k> Sources<'k> {
     /// The sources of a corpus.
     pub fn new(knowledge: &'k Knowledge, icd: impl IntoIterator<Item = IcdEntry>) -> Self {
         let icd: Vec<IcdEntry> = icd.into_iter().collect();
-        let key = key_of(knowledge, &icd);
+        let key = key_of(knowledge, &icd, &[]);
         Sources {
             knowledge,
             icd,
+            hpo: Vec::new(),
             key,
         }
     }
 
+    /// These sources plus HPO terms: one passage per term that is not a finding of the knowledge
+    /// set (a repeated id keeps its first term).
+    pub fn with_hpo(mut self, hpo: impl IntoIterator<Item = HpoTerm>) -> Self {
+        self.hpo = hpo.into_iter().collect();
+        self.key = key_of(self.knowledge, &self.icd, &self.hpo);
+        self
+    }
+
     /// Hex digest (xxh3-128) of every finding, disease and exam record (as JSON), every ICD-10-CM
-    /// entry, the tantivy version and this crate's generator and schema code. Cases do not count:
+    /// entry, every HPO term, the tantivy version and this crate's generator and schema code. Cases do not count:
     /// they are never indexed.
     pub fn key(&self) -> &str {
         &self.key
@@ -98,7 +124,7 @@ impl<'k> Sources<'k> {
     /// Generates the passages; the corpus's [`hash`](Corpus::hash) is this key.
     pub fn corpus(&self) -> Corpus {
         Corpus {
-            docs: generate(self.knowledge, &self.icd),
+            docs: generate(self.knowledge, &self.icd, &self.hpo),
             hash: self.key.clone(),
         }
     }
@@ -123,7 +149,7 @@ fn field(h: &mut Xxh3, s: &str) {
     h.update(s.as_bytes());
 }
 
-fn key_of(k: &Knowledge, icd: &[IcdEntry]) -> String {
+fn key_of(k: &Knowledge, icd: &[IcdEntry], hpo: &[HpoTerm]) -> String {
     let mut h = Xxh3::new();
     field(&mut h, FORMAT);
     field(&mut h, tantivy::version_string());
@@ -146,6 +172,18 @@ fn key_of(k: &Knowledge, icd: &[IcdEntry]) -> String {
             field(&mut h, i);
         }
     }
+    field(&mut h, "|");
+    for t in hpo {
+        field(&mut h, &t.id);
+        field(&mut h, &t.name);
+        field(&mut h, t.definition.as_deref().unwrap_or(""));
+        for list in [&t.synonyms, &t.parents] {
+            h.update(&(list.len() as u64).to_le_bytes());
+            for s in list {
+                field(&mut h, s);
+            }
+        }
+    }
     format!("{:032x}", h.digest128())
 }
 
@@ -162,9 +200,9 @@ impl Corpus {
         Self::build(k, Vec::new())
     }
 
-    /// The passages of a knowledge set plus one per ICD-10-CM diagnosis code of `icd` (chapters
-    /// and blocks give context to the codes under them but no passage of their own; a repeated code
-    /// keeps its first entry). Same as `Sources::new(k, icd).corpus()`.
+    /// The passages of a knowledge set plus one per ICD-10-CM entry of `icd`: a diagnosis code
+    /// with its hierarchy, or a chapter or block with what it holds (a repeated code keeps its
+    /// first entry). Same as `Sources::new(k, icd).corpus()`.
     pub fn build(k: &Knowledge, icd: impl IntoIterator<Item = IcdEntry>) -> Self {
         Sources::new(k, icd).corpus()
     }
@@ -202,9 +240,10 @@ impl Corpus {
     }
 }
 
-fn generate(k: &Knowledge, icd: &[IcdEntry]) -> Vec<Doc> {
-    let mut docs =
-        Vec::with_capacity(k.findings.len() + k.diseases.len() + k.exams.len() + icd.len());
+fn generate(k: &Knowledge, icd: &[IcdEntry], hpo: &[HpoTerm]) -> Vec<Doc> {
+    let mut docs = Vec::with_capacity(
+        k.findings.len() + k.diseases.len() + k.exams.len() + icd.len() + hpo.len(),
+    );
     let exams_of_finding = |f: &Finding| -> Vec<&Exam> {
         f.exams
             .iter()
@@ -233,11 +272,32 @@ fn generate(k: &Knowledge, icd: &[IcdEntry]) -> Vec<Doc> {
             .iter()
             .filter_map(|d| d.icd10.as_deref().map(|c| (c, d)))
             .collect();
+        let mut children: HashMap<&str, Vec<&IcdEntry>> = HashMap::new();
         let mut seen = HashSet::new();
         for e in icd {
-            if e.is_diagnosis() && seen.insert(e.code.as_str()) {
-                docs.push(icd_doc(e, &by_code, profiles.get(e.code.as_str()).copied()));
+            if let Some(p) = e.parent.as_deref().filter(|p| !p.is_empty())
+                && seen.insert(e.code.as_str())
+            {
+                children.entry(p).or_default().push(e);
             }
+        }
+        let mut seen = HashSet::new();
+        for e in icd {
+            if !seen.insert(e.code.as_str()) {
+                continue;
+            }
+            if e.is_diagnosis() {
+                docs.push(icd_doc(e, &by_code, profiles.get(e.code.as_str()).copied()));
+            } else {
+                let under = children.get(e.code.as_str()).map_or(&[][..], Vec::as_slice);
+                docs.push(icd_group_doc(e, &by_code, under));
+            }
+        }
+    }
+    let mut seen = HashSet::new();
+    for t in hpo {
+        if k.finding_idx(&t.id).is_none() && seen.insert(t.id.as_str()) {
+            docs.push(hpo_doc(t));
         }
     }
     docs
@@ -565,6 +625,72 @@ fn icd_doc(e: &IcdEntry, by_code: &HashMap<&str, &IcdEntry>, profile: Option<&Di
     }
 }
 
+/// A chapter (`ch9`) or block (`I20-I25`) of ICD-10-CM, with the entries directly under it.
+fn icd_group_doc(e: &IcdEntry, by_code: &HashMap<&str, &IcdEntry>, under: &[&IcdEntry]) -> Doc {
+    let mut t = String::new();
+    let title = match e.code.strip_prefix("ch") {
+        Some(n) => format!("Chapter {}: {}", n.trim_start_matches('0'), e.title),
+        None => e.title.clone(),
+    };
+    let _ = write!(t, "ICD-10-CM {}", sentence(&title));
+    if let Some(pe) = e.parent.as_deref().and_then(|p| by_code.get(p)) {
+        let n = pe.code.strip_prefix("ch").unwrap_or(&pe.code);
+        let _ = write!(
+            t,
+            " Under: chapter {}: {}.",
+            n.trim_start_matches('0'),
+            pe.title
+        );
+    }
+    if !under.is_empty() {
+        let list = under
+            .iter()
+            .take(MAX_EXAM_FINDINGS)
+            .map(|c| match c.is_diagnosis() {
+                true => format!("{} {}", c.code, c.title),
+                false => c.title.clone(),
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+        let _ = write!(t, " Holds: {list}");
+        let more = under.len().saturating_sub(MAX_EXAM_FINDINGS);
+        if more > 0 {
+            let _ = write!(t, "; and {more} more");
+        }
+        t.push('.');
+    }
+    Doc {
+        id: format!("icd10cm:{}", e.code),
+        source: "icd10cm",
+        title,
+        text: t,
+    }
+}
+
+fn hpo_doc(t: &HpoTerm) -> Doc {
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        "{} ({}) is a term of the Human Phenotype Ontology.",
+        t.name, t.id
+    );
+    if let Some(def) = &t.definition {
+        let _ = write!(s, " Definition: {}", sentence(def));
+    }
+    if !t.synonyms.is_empty() {
+        let _ = write!(s, " Also described as: {}.", t.synonyms.join(", "));
+    }
+    if !t.parents.is_empty() {
+        let _ = write!(s, " A kind of: {}.", t.parents.join("; "));
+    }
+    Doc {
+        id: format!("hpo:{}", t.id),
+        source: "hpo",
+        title: t.name.clone(),
+        text: s,
+    }
+}
+
 /// The text with a final full stop.
 fn sentence(s: &str) -> String {
     let s = s.trim();
@@ -655,7 +781,8 @@ mod tests {
     #[test]
     fn no_passage_identifies_a_case() {
         let k = knowledge();
-        let c = Corpus::build(&k, sample_icd());
+        let hpo = crate::hpo::embedded().expect("embedded HPO terms");
+        let c = Sources::new(&k, sample_icd()).with_hpo(hpo).corpus();
         // No case id appears as a token of any passage.
         let case_ids: HashSet<&str> = k.cases.iter().map(|c| c.id.as_str()).collect();
         let mut shingles = HashSet::new();
@@ -736,10 +863,35 @@ mod tests {
         let c = Corpus::build(&k, sample_icd());
         assert_eq!(
             c.count("icd10cm"),
-            3,
-            "I21, I21.9 and R51.9; chapters, blocks and repeats skipped"
+            5,
+            "ch09, I20-I25, I21, I21.9 and R51.9; repeats skipped"
         );
-        assert_eq!(c.len(), plain.len() + 3);
+        assert_eq!(c.len(), plain.len() + 5);
+        let block = c
+            .docs()
+            .iter()
+            .find(|p| p.id == "icd10cm:I20-I25")
+            .expect("block");
+        assert_eq!(block.title, "Ischemic heart diseases");
+        assert_eq!(
+            block.text,
+            "ICD-10-CM Ischemic heart diseases. Under: chapter 9: Diseases of the circulatory \
+             system. Holds: I21 Acute myocardial infarction."
+        );
+        let chapter = c
+            .docs()
+            .iter()
+            .find(|p| p.id == "icd10cm:ch09")
+            .expect("chapter");
+        assert_eq!(
+            chapter.title,
+            "Chapter 9: Diseases of the circulatory system"
+        );
+        assert!(
+            chapter.text.ends_with("Holds: Ischemic heart diseases."),
+            "{}",
+            chapter.text
+        );
         let doc = c
             .docs()
             .iter()
@@ -786,6 +938,59 @@ mod tests {
         )];
         let c = Corpus::build(&k, tuples.into_iter().map(IcdEntry::from));
         assert_eq!(c.count("icd10cm"), 1);
+    }
+
+    #[test]
+    fn hpo_terms_become_passages_unless_they_are_findings() {
+        let k = knowledge();
+        let plain = Corpus::from_knowledge(&k);
+        let finding = k.findings.iter().find(|f| f.id.starts_with("HP:"));
+        let term = |id: &str, name: &str| HpoTerm {
+            id: id.into(),
+            name: name.into(),
+            definition: Some("A made-up term for this test".into()),
+            synonyms: vec!["Test synonym".into()],
+            parents: vec!["All".into(), "Other".into()],
+        };
+        let mut hpo = vec![
+            term("HP:9999991", "Imaginary test phenotype"),
+            term("HP:9999991", "a repeated id keeps its first term"),
+        ];
+        if let Some(f) = finding {
+            hpo.push(term(&f.id, "already a finding"));
+        }
+        let c = Sources::new(&k, Vec::new()).with_hpo(hpo.clone()).corpus();
+        assert_eq!(c.count("hpo"), 1);
+        assert_eq!(c.len(), plain.len() + 1);
+        let doc = c
+            .docs()
+            .iter()
+            .find(|p| p.id == "hpo:HP:9999991")
+            .expect("hpo passage");
+        assert_eq!(doc.title, "Imaginary test phenotype");
+        assert_eq!(
+            doc.text,
+            "Imaginary test phenotype (HP:9999991) is a term of the Human Phenotype Ontology. \
+             Definition: A made-up term for this test. Also described as: Test synonym. \
+             A kind of: All; Other."
+        );
+        assert_ne!(
+            Sources::new(&k, Vec::new()).key(),
+            Sources::new(&k, Vec::new()).with_hpo(hpo.clone()).key(),
+            "HPO terms count"
+        );
+        hpo[0].synonyms.push("another".into());
+        assert_ne!(
+            c.hash(),
+            Sources::new(&k, Vec::new()).with_hpo(hpo).key(),
+            "HPO term content counts"
+        );
+        // The embedded terms are all passages of their own.
+        let embedded = crate::hpo::embedded().expect("embedded HPO terms");
+        let c = Sources::new(&k, Vec::new())
+            .with_hpo(embedded.clone())
+            .corpus();
+        assert_eq!(c.count("hpo"), embedded.len());
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! Format `medgym-icd10cm-1`: a JSON object with `format`, `source`, `version`, `keys` (what the
 //! short keys mean) and `codes`, an array of `{"c": code, "t": title, "p": parent code ("" for
 //! chapters), "i": [inclusion terms], "x": {seventh-character extensions}}`. Chapters have codes
-//! `ch01`..`ch22`, blocks `A00-A09`; both only give context to the diagnosis codes under them.
+//! `ch1`..`ch22`, blocks `A00-A09`; each gets a passage listing what it holds, and gives context
+//! to the diagnosis codes under it.
 //! Unknown keys are ignored, so the builder may add fields without breaking this reader.
 
 use std::path::Path;

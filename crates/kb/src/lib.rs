@@ -2,12 +2,15 @@
 //! (BM25), cached on disk, and searched on the step hot path.
 //!
 //! - [`Corpus`] turns a [`medgym_clinic::Knowledge`] (and, optionally, the ICD-10-CM tabular list,
-//!   see [`icd10cm`]) into passages: one per finding, one profile per disease, one per exam, one
-//!   per ICD-10-CM diagnosis code. Every passage has a stable id (`finding:HP:0001945`,
-//!   `disease:bacterial_meningitis`, `exam:cbc`, `icd10cm:I21.9`), a source (the part before the
-//!   first colon: `finding`, `disease`, `exam`, `icd10cm`), a title and a text.
+//!   see [`icd10cm`], and the HPO terms that are not findings, see [`hpo`]) into passages: one per
+//!   finding, one profile per disease, one per exam, one per ICD-10-CM code, block and chapter,
+//!   one per other HPO term. Every passage has a stable id (`finding:HP:0001945`,
+//!   `disease:bacterial_meningitis`, `exam:cbc`, `icd10cm:I21.9`, `hpo:HP:0000006`), a source (the
+//!   part before the first colon: `finding`, `disease`, `exam`, `icd10cm`, `hpo`), a title and a
+//!   text.
 //! - [`Sources`] names a corpus before generating it: its key hashes every finding, disease and exam
-//!   record, the ICD-10-CM entries, the tantivy version and this crate's generator and schema code.
+//!   record, the ICD-10-CM entries, the HPO terms, the tantivy version and this crate's generator
+//!   and schema code.
 //! - [`KbIndex`] indexes a corpus: built once into a cache directory named by that key (built in a
 //!   temporary directory, then renamed into place), memory-mapped on open, so a warm start neither
 //!   generates nor indexes anything; or built in RAM for tests. Search is BM25 over the stemmed
@@ -24,10 +27,11 @@
 //! order, ties broken by that order).
 
 mod corpus;
+pub mod hpo;
 pub mod icd10cm;
 mod index;
 
-pub use corpus::{Corpus, Doc, IcdEntry, SOURCES, Sources};
+pub use corpus::{Corpus, Doc, HpoTerm, IcdEntry, SOURCES, Sources};
 pub use index::{
     BuildProgress, CacheStatus, Hit, KbIndex, MAX_TOP_K, default_cache_root, parse_source,
 };
@@ -56,6 +60,14 @@ pub enum KbError {
         /// What is wrong.
         message: String,
     },
+    /// The HPO term file is not in the expected format.
+    #[error("HPO term file {what}: {message}")]
+    Hpo {
+        /// Which file (or "embedded").
+        what: String,
+        /// What is wrong.
+        message: String,
+    },
     /// A cached index does not match the corpus it was opened for.
     #[error("cached index at {path} is stale or damaged: {message}")]
     Stale {
@@ -65,7 +77,7 @@ pub enum KbError {
         message: String,
     },
     /// A search named a source that no passage has.
-    #[error("unknown source {0:?}; the sources are finding, disease, exam, icd10cm")]
+    #[error("unknown source {0:?}; the sources are finding, disease, exam, icd10cm, hpo")]
     UnknownSource(String),
 }
 

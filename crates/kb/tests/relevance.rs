@@ -1,11 +1,12 @@
 //! Relevance: classic presentations → the expected disease in the top 5, over the embedded
-//! knowledge (with the embedded ICD-10-CM entries when there are any), no source filter.
-//! `MEDGYM_KB_KNOWLEDGE=DIR` evaluates another knowledge directory (and its `icd10cm.json`).
+//! knowledge (with the embedded ICD-10-CM entries and HPO terms when there are any), no source
+//! filter. `MEDGYM_KB_KNOWLEDGE=DIR` evaluates another knowledge directory (and its `icd10cm.json`
+//! and `hpo_terms.json`).
 
 use std::collections::HashSet;
 
 use medgym_clinic::Knowledge;
-use medgym_kb::{Corpus, KbIndex, icd10cm};
+use medgym_kb::{KbIndex, Sources, hpo, icd10cm};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -29,20 +30,22 @@ const MIN_EVALUATED: usize = 10;
 fn classic_presentations_find_their_disease() {
     let set: Set = serde_json::from_str(include_str!("presentations.json")).expect("valid set");
     assert!(set.presentations.len() >= 40, "at least 40 presentations");
-    let (k, icd) = match std::env::var_os("MEDGYM_KB_KNOWLEDGE") {
+    let (k, icd, terms) = match std::env::var_os("MEDGYM_KB_KNOWLEDGE") {
         Some(dir) => {
             let dir = std::path::PathBuf::from(dir);
             let k = Knowledge::load_dir(&dir).expect("knowledge directory");
             let icd = icd10cm::load_dir(&dir).expect("ICD-10-CM index");
-            (k, icd.unwrap_or_default())
+            let terms = hpo::load_dir(&dir).expect("HPO terms");
+            (k, icd.unwrap_or_default(), terms.unwrap_or_default())
         }
         None => (
             Knowledge::embedded().expect("embedded knowledge"),
             icd10cm::embedded().expect("embedded ICD-10-CM index"),
+            hpo::embedded().expect("embedded HPO terms"),
         ),
     };
     let started = std::time::Instant::now();
-    let corpus = Corpus::build(&k, icd);
+    let corpus = Sources::new(&k, icd).with_hpo(terms).corpus();
     let index = KbIndex::in_ram(&corpus).expect("index");
     let built = started.elapsed();
     let loaded: HashSet<&str> = k.diseases.iter().map(|d| d.id.as_str()).collect();
@@ -92,6 +95,11 @@ fn classic_presentations_find_their_disease() {
         corpus.len(),
         k.diseases.len()
     );
+    let by_source: Vec<String> = medgym_kb::SOURCES
+        .iter()
+        .map(|s| format!("{s} {}", corpus.count(s)))
+        .collect();
+    println!("passages by source: {}", by_source.join(", "));
     for m in &misses {
         println!("{m}");
     }
