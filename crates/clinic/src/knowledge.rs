@@ -583,6 +583,44 @@ mod tests {
     }
 
     #[test]
+    fn the_simulator_tables_are_optional_and_checked() {
+        let k = Knowledge::embedded().expect("embedded knowledge is valid");
+        assert!(!k.lexicon.synonyms.is_empty() && !k.noise.adjacent.is_empty());
+        let required = |name: &str| -> Option<String> {
+            match name {
+                "manifest.json" => serde_json::to_string(&k.manifest).ok(),
+                "findings.json" => serde_json::to_string(&k.findings).ok(),
+                "exams.json" => serde_json::to_string(&k.exams).ok(),
+                "diseases.json" => serde_json::to_string(&k.diseases).ok(),
+                "cases.json" => serde_json::to_string(&k.cases).ok(),
+                _ => None,
+            }
+        };
+        let bare = Knowledge::from_sources(|name| Ok(required(name))).expect("loads without them");
+        assert_eq!(bare.lexicon, LexiconTable::default());
+        assert_eq!(bare.noise, NoiseTables::default());
+        let err = Knowledge::from_sources(|name| {
+            Ok(match name {
+                "lexicon.json" => Some(r#"{"phrases": {"HP:9999999": ["nothing"]}}"#.to_string()),
+                "noise.json" => Some(r#"{"confusions": {"HP:0001945": ["no_such"]}}"#.to_string()),
+                other => required(other),
+            })
+        })
+        .expect_err("unknown findings");
+        let ClinicError::Invalid(problems) = err else {
+            panic!("wrong error {err}")
+        };
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        let typo = Knowledge::from_sources(|name| {
+            Ok(match name {
+                "lexicon.json" => Some(r#"{"synonym": {}}"#.to_string()),
+                other => required(other),
+            })
+        });
+        assert!(matches!(typo, Err(ClinicError::Parse { .. })));
+    }
+
+    #[test]
     fn disease_names_resolve_through_synonyms_and_codes() {
         let k = Knowledge::embedded().expect("embedded knowledge is valid");
         for d in &k.diseases {

@@ -359,6 +359,9 @@ pub struct Case {
 pub struct LexiconTable {
     /// Words that carry no clinical meaning and are dropped before matching ("have", "any").
     pub stop: Vec<String>,
+    /// British → American spellings, as replacements inside a lower-case word ("oea" → "ea"
+    /// for "dyspnoea"), on top of the ones disease names use.
+    pub spellings: std::collections::BTreeMap<String, String>,
     /// Lay word or phrase → canonical word or phrase ("tummy" → "abdomen", "throw up" →
     /// "vomit"). Matched on stemmed words, longest first; an empty canonical form deletes.
     pub synonyms: std::collections::BTreeMap<String, String>,

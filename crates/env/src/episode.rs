@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use medgym_clinic::{ExamIdx, FindingIdx, TaskIdx, text};
-use medgym_patient::{Attribute, Question};
+use medgym_patient::{Attribute, NoiseEvent, Patient, Question};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
@@ -185,6 +185,8 @@ struct Episode {
     episode_id: String,
     options: EpisodeOptions,
     rng: ChaCha8Rng,
+    /// The patient and examiner: persona, noise plan, mistakes made, noise fired.
+    patient: Patient,
     turn: u32,
     cost_usd: f64,
     discomfort: u32,
@@ -254,8 +256,15 @@ impl Env {
         let episode_id = args
             .episode_id
             .unwrap_or_else(|| format!("{}-{:016x}", case.id, args.seed));
+        // Noise has its own stream of (seed, task), apart from the exam-value draws: a GRPO
+        // group sharing a seed sees the same noise whatever its members do.
+        let patient = Patient::new(
+            args.options.persona(),
+            args.options.noise_levels(),
+            mix(mix(args.seed, fnv(&case.id)), NOISE_STREAM),
+        );
         let initial = Observation {
-            text: medgym_patient::presenting_complaint(case),
+            text: patient.presenting_complaint(case),
             turn: 0,
             cost_usd: 0.0,
             discomfort: 0,
@@ -272,6 +281,7 @@ impl Env {
             episode_id,
             options: args.options,
             rng: ChaCha8Rng::seed_from_u64(mix(args.seed, fnv(&case.id))),
+            patient,
             turn: 0,
             cost_usd: 0.0,
             discomfort: 0,
@@ -411,6 +421,13 @@ impl Env {
         }
     }
 
+    /// The noise that fired in the current (or last) episode, in order (kind, turn, finding,
+    /// what changed). `None` while the episode runs: the agent must not learn it mid-episode.
+    pub fn noise_events(&self) -> Option<Vec<NoiseEvent>> {
+        let ep = self.episode.as_ref()?;
+        (ep.status != Status::Running).then(|| ep.patient.events().to_vec())
+    }
+
     /// The trajectory of the current (or last) episode.
     pub fn trajectory(&self) -> Option<Trajectory> {
         let ep = self.episode.as_ref()?;
@@ -483,16 +500,25 @@ impl Episode {
                     self.topic = question.clone();
                 }
                 let key = (question.findings.clone(), question.attribute);
-                if !question.findings.is_empty() {
-                    if self.asked.contains(&key) {
-                        reward.repeat(&w);
-                        obs.feedback.message = "you asked this before".into();
-                    } else {
-                        self.asked.push(key);
-                    }
+                let repeated = !question.findings.is_empty() && self.asked.contains(&key);
+                if repeated {
+                    reward.repeat(&w);
+                    obs.feedback.message = "you asked this before".into();
                 }
                 let variant = mix(self.seed, question_hash(&question));
-                let answer = medgym_patient::answer(k, case, &question, variant);
+                let answer = self.patient.answer(
+                    k,
+                    &world.lexicon,
+                    case,
+                    &ask.question,
+                    &question,
+                    self.turn,
+                    variant,
+                );
+                // An answer held back (evasive, "why do you ask?") invites asking again.
+                if !question.findings.is_empty() && !repeated && !answer.withheld {
+                    self.asked.push(key);
+                }
                 self.gain(world, &answer.revealed, reward);
                 obs.text = answer.text;
                 obs.revealed_findings = ids(world, &answer.revealed);
@@ -531,7 +557,14 @@ impl Episode {
                 let (text, revealed) = match report {
                     Some(r) => r,
                     None => {
-                        let r = medgym_patient::examine(k, case, xi, &mut self.rng);
+                        let r = self.patient.examine(
+                            k,
+                            &world.lexicon,
+                            case,
+                            xi,
+                            self.turn,
+                            &mut self.rng,
+                        );
                         self.gain(world, &r.revealed, reward);
                         (r.text, ids(world, &r.revealed))
                     }
@@ -723,6 +756,9 @@ fn question_hash(q: &Question) -> u64 {
 pub fn next_seed(seed: u64) -> u64 {
     mix(seed, 0x6d65_6467_796d) // "medgym"
 }
+
+/// Salt of the noise stream (seed, task) → patient noise plan.
+const NOISE_STREAM: u64 = 0x6e6f_6973_655f_7631;
 
 /// SplitMix64 finaliser over a combination: a cheap, well-mixed, platform-independent hash.
 fn mix(a: u64, b: u64) -> u64 {

@@ -36,6 +36,9 @@ pub use options::{
 };
 pub use world::{Passage, SearchIndex, World};
 
+/// The noise and persona vocabulary of the simulator, for reading [`Env::noise_events`].
+pub use medgym_patient::{NoiseEvent, NoiseKind, NoiseLevels, Persona};
+
 /// Errors of driving an environment.
 #[derive(Debug, thiserror::Error)]
 pub enum EnvError {

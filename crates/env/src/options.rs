@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use medgym_patient::{NoiseKind, NoiseLevels, Persona};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -48,18 +49,31 @@ impl Default for RewardWeights {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct NoiseConfig {
-    /// Preset: "none", "mild", "realistic" or "hard".
+    /// Preset: "none", "mild", "realistic" or "hard" (empty: "none").
     pub preset: String,
-    /// Per-type probabilities overriding the preset.
+    /// Per-type probabilities in [0, 1] overriding the preset (keys from `NOISE_TYPES`).
     pub probabilities: BTreeMap<String, f64>,
 }
 
-/// The noise presets this version plays. The patient noise model (mild, realistic, hard) is
-/// not built yet, so asking for it is an error rather than a silent noise-free episode.
-pub const NOISE_PRESETS: [&str; 1] = ["none"];
+/// The noise presets. Their per-type probabilities (docs/validity.md, "Noise"):
+///
+/// | type | none | mild | realistic | hard |
+/// |---|---|---|---|---|
+/// | body_part_swap, symptom_confusion, severity_change, temporal_change, vague_answer | 0 | 0.1 | 0.25 | 0.5 |
+/// | omission | 0 | 0.1 | 0.2 | 0.4 |
+/// | self_diagnosis | 0 | 0.05 | 0.1 | 0.25 |
+/// | exam_body_part_swap, exam_omission, exam_ambiguity | 0 | 0.05 | 0.15 | 0.35 |
+/// | lab_variation (per value) | 0 | 0.5 | 1 | 1 |
+/// | exam_false_negative (per finding, 1 − sensitivity) | 0 | 0.02 | 0.05 | 0.12 |
+/// | exam_false_positive (per exam, 1 − specificity) | 0 | 0.02 | 0.05 | 0.1 |
+///
+/// A one-shot type (the first ten) is enabled with its probability once per episode and fires
+/// on one turn drawn from the first seven (the first answer or report at or after it that it
+/// can change); the last three apply per value, finding or exam.
+pub const NOISE_PRESETS: [&str; 4] = ["none", "mild", "realistic", "hard"];
 
 /// The noise types a `NoiseConfig` may set.
-pub const NOISE_TYPES: [&str; 10] = [
+pub const NOISE_TYPES: [&str; 13] = [
     "body_part_swap",
     "symptom_confusion",
     "severity_change",
@@ -70,10 +84,28 @@ pub const NOISE_TYPES: [&str; 10] = [
     "exam_body_part_swap",
     "exam_omission",
     "exam_ambiguity",
+    "lab_variation",
+    "exam_false_negative",
+    "exam_false_positive",
 ];
 
-/// Personas the patient can take.
-pub const PERSONAS: [&str; 1] = ["neutral"];
+/// Personas the patient can take (docs/personas.md): five temperaments and the AgentClinic
+/// patient biases.
+pub const PERSONAS: [&str; 13] = [
+    "neutral",
+    "anxious",
+    "stoic",
+    "talkative",
+    "low_health_literacy",
+    "distrustful",
+    "recency_bias",
+    "frequency_bias",
+    "false_consensus_bias",
+    "self_diagnosis_bias",
+    "cultural_bias",
+    "education_bias",
+    "socioeconomic_bias",
+];
 
 /// Options of one episode.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -110,10 +142,12 @@ impl Default for EpisodeOptions {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum OptionsError {
     /// Unknown noise preset.
-    #[error("noise preset {0:?} is not available; this version plays only \"none\"")]
+    #[error("noise preset {0:?} is not one of none, mild, realistic, hard")]
     NoisePreset(String),
     /// Unknown noise type or a probability outside [0, 1].
-    #[error("noise probability {0:?} = {1}: only known types at 0 are playable in this version")]
+    #[error(
+        "noise probability {0:?} = {1}: the type must be one of NOISE_TYPES and the probability in [0, 1]"
+    )]
     NoiseProbability(String, f64),
     /// Unknown persona.
     #[error("unknown persona {0:?}")]
@@ -129,15 +163,16 @@ pub enum OptionsError {
 impl EpisodeOptions {
     /// Checks every field.
     pub fn validate(&self) -> Result<(), OptionsError> {
-        if !NOISE_PRESETS.contains(&self.noise.preset.as_str()) {
+        let preset = self.noise.preset.as_str();
+        if !(preset.is_empty() || NOISE_PRESETS.contains(&preset)) {
             return Err(OptionsError::NoisePreset(self.noise.preset.clone()));
         }
         for (k, &v) in &self.noise.probabilities {
-            if !NOISE_TYPES.contains(&k.as_str()) || v != 0.0 {
+            if !NOISE_TYPES.contains(&k.as_str()) || !(0.0..=1.0).contains(&v) {
                 return Err(OptionsError::NoiseProbability(k.clone(), v));
             }
         }
-        if !PERSONAS.contains(&self.persona.as_str()) {
+        if !(self.persona.is_empty() || PERSONAS.contains(&self.persona.as_str())) {
             return Err(OptionsError::Persona(self.persona.clone()));
         }
         let w = &self.reward;
@@ -159,5 +194,78 @@ impl EpisodeOptions {
             return Err(OptionsError::Budget);
         }
         Ok(())
+    }
+}
+
+impl EpisodeOptions {
+    /// The noise probabilities: the preset's, with the per-type overrides applied. Options are
+    /// validated at reset; an unknown preset or type here counts as none.
+    pub fn noise_levels(&self) -> NoiseLevels {
+        let preset = if self.noise.preset.is_empty() {
+            "none"
+        } else {
+            self.noise.preset.as_str()
+        };
+        let mut levels = NoiseLevels::preset(preset).unwrap_or(NoiseLevels::NONE);
+        for (k, &v) in &self.noise.probabilities {
+            if let Some(kind) = NoiseKind::from_name(k) {
+                levels.set(kind, v);
+            }
+        }
+        levels
+    }
+
+    /// The persona (empty: neutral).
+    pub fn persona(&self) -> Persona {
+        Persona::from_name(&self.persona).unwrap_or(Persona::Neutral)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_agree_with_the_simulator() {
+        let kinds: Vec<&str> = NoiseKind::ALL.iter().map(|k| k.name()).collect();
+        assert_eq!(kinds, NOISE_TYPES);
+        let personas: Vec<&str> = Persona::ALL.iter().map(|p| p.name()).collect();
+        assert_eq!(personas, PERSONAS);
+        for p in NOISE_PRESETS {
+            assert!(NoiseLevels::preset(p).is_some(), "{p}");
+        }
+    }
+
+    #[test]
+    fn presets_open_and_overrides_apply() {
+        let mut o = EpisodeOptions::default();
+        assert!(o.validate().is_ok());
+        assert!(o.noise_levels().is_quiet());
+        o.noise.preset = "realistic".into();
+        o.noise.probabilities.insert("omission".into(), 1.0);
+        assert!(o.validate().is_ok());
+        let l = o.noise_levels();
+        assert_eq!(l.get(NoiseKind::Omission), 1.0);
+        assert_eq!(l.get(NoiseKind::BodyPartSwap), 0.25);
+        o.noise.probabilities.insert("omission".into(), 1.5);
+        assert!(matches!(
+            o.validate(),
+            Err(OptionsError::NoiseProbability(..))
+        ));
+        o.noise.probabilities.clear();
+        o.noise.probabilities.insert("sneezing".into(), 0.5);
+        assert!(matches!(
+            o.validate(),
+            Err(OptionsError::NoiseProbability(..))
+        ));
+        o.noise.probabilities.clear();
+        o.noise.preset = "extreme".into();
+        assert!(matches!(o.validate(), Err(OptionsError::NoisePreset(_))));
+        o.noise.preset = "hard".into();
+        o.persona = "stoic".into();
+        assert!(o.validate().is_ok());
+        assert_eq!(o.persona(), Persona::Stoic);
+        o.persona = "grumpy".into();
+        assert!(matches!(o.validate(), Err(OptionsError::Persona(_))));
     }
 }

@@ -1,9 +1,16 @@
 //! Matching free-text questions to findings.
+//!
+//! Both a question and every phrase of a finding go through one [`Normalizer`]: lower case,
+//! punctuation out, stop words out, British spellings to American, Snowball English stems, then
+//! the authored synonym table (`knowledge/lexicon.json`) rewrites lay words and phrases to
+//! canonical ones ("tummy" → "abdomen", "throw up" → "vomit", "sore" → "pain"). Phrases then
+//! match as bags of words inside a small window, longest phrase first.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
-use medgym_clinic::text::normalize;
-use medgym_clinic::{FindingIdx, Knowledge};
+use frostem::{Algorithm, Stemmer};
+use medgym_clinic::text::american;
+use medgym_clinic::{FindingIdx, FindingKind, Knowledge, LexiconTable, Range};
 
 /// Which detail of a finding a question asks about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -16,6 +23,8 @@ pub enum Attribute {
     Severity,
     /// Where it is.
     Site,
+    /// What it feels like ("sharp or dull?").
+    Character,
 }
 
 /// A question as the patient understood it.
@@ -41,26 +50,352 @@ impl Question {
     }
 }
 
+/// Turns text into the canonical words that matching compares.
+#[derive(Clone)]
+pub struct Normalizer {
+    stemmer: Stemmer,
+    stop: HashSet<String>,
+    /// Stem → [`STOP`] | [`GLUE_WORD`] | [`COORDINATOR`] | [`AND`] flags, for the stems that
+    /// have any.
+    class: HashMap<String, u8>,
+    /// Extra British → American replacements inside a word.
+    spellings: Vec<(String, String)>,
+    /// One stem → its one-word canonical form ("tummi" → "abdomen").
+    one: HashMap<String, String>,
+    /// First word of a synonym pattern → patterns, longest first.
+    synonyms: HashMap<String, Vec<Pattern>>,
+}
+
+/// A synonym: words to find and the words that replace them.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Pattern {
+    /// Words to find. A pattern of two or more content words matches across [`GLUE`] words
+    /// ("pit of your tummy" for "pit of stomach"), each word in its stemmed or one-word
+    /// canonical form; a shorter one ("the runs") matches exactly.
+    words: Vec<String>,
+    exact: bool,
+    replacement: Vec<String>,
+}
+
+impl std::fmt::Debug for Normalizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Normalizer")
+            .field("stop", &self.stop.len())
+            .field("synonyms", &self.synonyms.len())
+            .finish()
+    }
+}
+
+impl Normalizer {
+    /// A normaliser over the authored stop words and synonyms.
+    pub fn new(table: &LexiconTable) -> Self {
+        let mut n = Normalizer {
+            stemmer: Stemmer::new(Algorithm::English),
+            stop: HashSet::new(),
+            class: HashMap::new(),
+            spellings: table
+                .spellings
+                .iter()
+                .filter(|(gb, _)| !gb.is_empty())
+                .map(|(gb, us)| (gb.clone(), us.clone()))
+                .collect(),
+            one: HashMap::new(),
+            synonyms: HashMap::new(),
+        };
+        n.stop = table
+            .stop
+            .iter()
+            .flat_map(|w| Self::tokens(w).map(|t| n.stem(&t)).collect::<Vec<_>>())
+            .collect();
+        for w in &n.stop {
+            *n.class.entry(w.clone()).or_default() |= STOP;
+        }
+        for w in GLUE {
+            *n.class.entry(w.to_string()).or_default() |= GLUE_WORD;
+        }
+        for w in COORDINATORS {
+            *n.class.entry(w.to_string()).or_default() |= COORDINATOR;
+        }
+        *n.class.entry("and".into()).or_default() |= AND;
+        let entries: Vec<(Vec<String>, Vec<String>)> = table
+            .synonyms
+            .iter()
+            .map(|(from, to)| {
+                let replacement = n
+                    .stems(to)
+                    .into_iter()
+                    .filter(|w| !n.stop.contains(w))
+                    .collect();
+                (n.stems(from), replacement)
+            })
+            .filter(|(from, _)| !from.is_empty())
+            .collect();
+        for (from, to) in &entries {
+            if let ([f], [t]) = (from.as_slice(), to.as_slice()) {
+                n.one.insert(f.clone(), t.clone());
+            }
+        }
+        for (from, replacement) in entries {
+            // Coordinators stay: "pins and needles" needs its "and", and "pressure or pain"
+            // must not read as "pressure sore".
+            let content: Vec<String> = from
+                .iter()
+                .filter(|w| !GLUE.contains(&w.as_str()) || COORDINATORS.contains(&w.as_str()))
+                .map(|w| n.one.get(w).unwrap_or(w).clone())
+                .collect();
+            let pattern = if content.len() >= 2 {
+                Pattern {
+                    words: content,
+                    exact: false,
+                    replacement,
+                }
+            } else {
+                Pattern {
+                    words: from,
+                    exact: true,
+                    replacement,
+                }
+            };
+            let entry = n.synonyms.entry(pattern.words[0].clone()).or_default();
+            if !entry.iter().any(|p| p.words == pattern.words) {
+                entry.push(pattern);
+            }
+        }
+        for v in n.synonyms.values_mut() {
+            v.sort_by(|a, b| b.words.len().cmp(&a.words.len()).then_with(|| a.cmp(b)));
+        }
+        n
+    }
+
+    /// Lower-case words of a text, split at anything that is not a letter or digit.
+    pub fn tokens(text: &str) -> impl Iterator<Item = String> + '_ {
+        text.split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .map(str::to_lowercase)
+    }
+
+    /// One lower-case word, spelled the American way and stemmed.
+    pub fn stem(&self, word: &str) -> String {
+        let mut w = american(word);
+        for (gb, us) in &self.spellings {
+            if w.contains(gb.as_str()) {
+                w = w.replace(gb.as_str(), us);
+            }
+        }
+        if w.chars().any(|c| c.is_ascii_digit()) {
+            return w;
+        }
+        self.stemmer.stem(&w).into_owned()
+    }
+
+    /// Every word of a text stemmed, stop words included.
+    fn stems(&self, text: &str) -> Vec<String> {
+        Self::tokens(text).map(|w| self.stem(&w)).collect()
+    }
+
+    /// The canonical words of a text: stems, synonyms applied (longest pattern first, stop words
+    /// included so that "throw up" and "short of breath" can be patterns), then stop words out.
+    pub fn words(&self, text: &str) -> Vec<String> {
+        self.analyse(text).words
+    }
+
+    /// How many stems a pattern takes at `i`, if it matches there.
+    fn matches(&self, stems: &[String], classes: &[u8], i: usize, p: &Pattern) -> Option<usize> {
+        if p.exact {
+            return stems[i..].starts_with(&p.words).then_some(p.words.len());
+        }
+        let mut j = i;
+        for (k, w) in p.words.iter().enumerate() {
+            if k > 0 {
+                while j < stems.len() && classes[j] & (GLUE_WORD | COORDINATOR) == GLUE_WORD {
+                    j += 1;
+                }
+            }
+            let s = stems.get(j)?;
+            if s != w && self.one.get(s) != Some(w) {
+                return None;
+            }
+            j += 1;
+        }
+        Some(j - i)
+    }
+
+    /// The longest synonym pattern at `i`: (stems taken, replacement).
+    fn synonym_at(&self, stems: &[String], classes: &[u8], i: usize) -> Option<(usize, &[String])> {
+        let first = &stems[i];
+        let canonical = self.one.get(first).filter(|c| *c != first);
+        let mut best: Option<(usize, usize, &[String])> = None;
+        for key in std::iter::once(first).chain(canonical) {
+            for p in self.synonyms.get(key).into_iter().flatten() {
+                if best.is_some_and(|(n, _, _)| n >= p.words.len()) {
+                    break;
+                }
+                if let Some(taken) = self.matches(stems, classes, i, p) {
+                    best = Some((p.words.len(), taken, &p.replacement));
+                    break;
+                }
+            }
+        }
+        best.map(|(_, taken, r)| (taken, r))
+    }
+
+    /// The canonical words of a text with where they sit in its coordination.
+    fn analyse(&self, text: &str) -> Analysis {
+        let stems = self.stems(text);
+        let classes: Vec<u8> = stems
+            .iter()
+            .map(|s| self.class.get(s).copied().unwrap_or(0))
+            .collect();
+        let mut out = Vec::with_capacity(stems.len());
+        let mut segments = Vec::with_capacity(stems.len());
+        let mut alternatives = Vec::with_capacity(stems.len());
+        let mut segment = 0u16;
+        let mut alternative = 0u16;
+        let mut before = 0;
+        let mut i = 0;
+        while i < stems.len() {
+            match self.synonym_at(&stems, &classes, i) {
+                Some((taken, replacement)) => {
+                    before += replacement.len();
+                    out.extend(replacement.iter().cloned());
+                    segments.extend(replacement.iter().map(|_| segment));
+                    alternatives.extend(replacement.iter().map(|_| alternative));
+                    i += taken;
+                }
+                None => {
+                    let c = classes[i];
+                    if c & COORDINATOR != 0 {
+                        segment = segment.saturating_add(1);
+                        if c & AND == 0 {
+                            alternative = alternative.saturating_add(1);
+                        }
+                    }
+                    if c & GLUE_WORD == 0 {
+                        before += 1;
+                    }
+                    if c & STOP == 0 {
+                        out.push(stems[i].clone());
+                        segments.push(segment);
+                        alternatives.push(alternative);
+                    }
+                    i += 1;
+                }
+            }
+        }
+        Analysis {
+            words: out,
+            segments,
+            alternatives,
+            before,
+        }
+    }
+}
+
+/// A text as matching sees it.
+#[derive(Debug)]
+struct Analysis {
+    /// Canonical words.
+    words: Vec<String>,
+    /// For each word, how many coordinators ("or", "and") came before it: "joint pain or
+    /// swelling" puts "swelling" in another segment than "joint pain".
+    segments: Vec<u16>,
+    /// For each word, how many alternatives ("or", "nor") came before it.
+    alternatives: Vec<u16>,
+    /// Words before stop words went out, not counting [`GLUE`].
+    before: usize,
+}
+
+/// Flags of [`Normalizer::class`].
+const STOP: u8 = 1;
+const GLUE_WORD: u8 = 2;
+const COORDINATOR: u8 = 4;
+const AND: u8 = 8;
+
+/// Words that join alternatives in a question.
+const COORDINATORS: &[&str] = &["or", "and", "nor"];
+
+/// Articles, pronouns and prepositions: words whose loss does not change what a phrase names
+/// (stems).
+const GLUE: &[&str] = &[
+    "a", "an", "the", "of", "in", "on", "at", "to", "for", "with", "and", "or", "my", "your", "i",
+    "you", "me",
+];
+
+/// One phrase: its canonical words, the finding it names and the others that share it.
+#[derive(Debug)]
+struct Phrase {
+    words: Vec<String>,
+    /// `words` as ids.
+    ids: Vec<u32>,
+    /// Alternatives ("or") inside the phrase itself ("asthma or hay fever": 1).
+    coordinators: u16,
+    /// The owner was authored for the phrase or is named by it, not chosen among lay lists.
+    settled: bool,
+    /// A single word that many phrases share ("pain", "swelling"): it names its finding only
+    /// when the question names nothing more specific.
+    generic: bool,
+    owner: FindingIdx,
+    others: Vec<FindingIdx>,
+}
+
 /// Every finding's names and lay phrases, normalised once at start.
 ///
 /// A phrase belongs to one finding: HPO gives specific terms the generic word as a lay synonym
 /// ("cough" for "chronic cough"), and a patient asked "any cough?" means the generic one. So a
-/// phrase shared by several findings goes to the finding whose own name it is, else to the
-/// finding most diseases use. Specific findings stay reachable through their longer phrases.
+/// phrase shared by several findings goes to the finding it was authored for, else to a symptom
+/// over a sign or test result, else to the finding whose own name it is, else to the finding
+/// most diseases use. Specific findings stay reachable through their longer phrases.
 #[derive(Debug)]
 pub struct Lexicon {
-    /// (phrase words, owner, other findings with the same phrase), indexed by every word.
-    phrases: Vec<(Vec<String>, FindingIdx, Vec<FindingIdx>)>,
-    by_word: HashMap<String, Vec<u32>>,
+    normalizer: Normalizer,
+    phrases: Vec<Phrase>,
+    /// Every phrase word → its id.
+    word_ids: HashMap<String, u32>,
+    /// Per word id: the phrases whose rarest word it is (a phrase can only match a question
+    /// that has its rarest word, so that is the only word it is looked up by).
+    by_rarest: Vec<Vec<u32>>,
+    symptom: Vec<bool>,
+    /// Stems of words a patient of low health literacy does not know.
+    jargon: HashSet<String>,
+    /// Stems of words that mark topics some patients are reluctant to discuss.
+    sensitive: HashSet<String>,
+    /// Per finding: whether its phrases touch a sensitive topic.
+    sensitive_finding: Vec<bool>,
+    /// Per finding: how many diseases list it.
+    uses: Vec<u32>,
+    /// Per finding: whether `lexicon.json` gives it phrases (a finding questions are written
+    /// for keeps the phrases it owns).
+    curated: Vec<bool>,
+    /// Phrases that make a question about someone else ("family history"), as bags of words.
+    elsewhere: Vec<Vec<String>>,
+    /// Diseases a patient might name, in lay words: (disease index, name, the name normalised,
+    /// profile findings sorted). The authored common diseases, not the rare ones.
+    pub(crate) lay_diseases: Vec<LayDisease>,
+    /// Per exam: the findings it reports with a sentence.
+    pub(crate) exam_reports: Vec<Vec<FindingIdx>>,
+    /// Per exam: (analyte id, finding read from it, an abnormal range from a disease profile).
+    pub(crate) exam_analytes: Vec<Vec<(String, FindingIdx, Range)>>,
 }
 
+/// How many times more diseases must list a finding named inside a phrase for it to take the
+/// question from the phrase's lay-list owner.
+const COMMON_RATIO: u32 = 3;
+
+/// A phrase of at least this many words is long: a one-word hit beside it is part of the same
+/// description.
+const LONG_PHRASE: usize = 3;
+
+/// A one-word phrase whose word is in at least this many phrases is generic.
+const GENERIC_DF: usize = 40;
+
 /// Extra words a phrase may be spread over in a question ("pain in your chest" for "chest
-/// pain" is one extra word; word order is free).
+/// pain" is one extra word after stop words; word order is free).
 const SLACK: usize = 2;
 
 impl Lexicon {
     /// Builds the lexicon of a knowledge set.
     pub fn new(knowledge: &Knowledge) -> Self {
+        let normalizer = Normalizer::new(&knowledge.lexicon);
         let mut uses = vec![0u32; knowledge.findings.len()];
         for d in &knowledge.diseases {
             for df in &d.findings {
@@ -69,56 +404,176 @@ impl Lexicon {
                 }
             }
         }
-        let mut owners: HashMap<Vec<String>, Vec<FindingIdx>> = HashMap::new();
-        for (i, f) in knowledge.findings.iter().enumerate() {
-            for p in std::iter::once(&f.name).chain(&f.lay) {
-                let words = normalize(p);
-                if words.is_empty() {
-                    continue;
+        // words → (finding, authored for it, its own name)
+        let mut owners: HashMap<Vec<String>, Vec<(FindingIdx, bool, bool)>> = HashMap::new();
+        let mut coordinators: HashMap<Vec<String>, u16> = HashMap::new();
+        let mut add = |a: Analysis, f: FindingIdx, authored: bool, named: bool| {
+            let Analysis {
+                mut words,
+                before,
+                alternatives,
+                ..
+            } = a;
+            // Word order is free in matching, so one bag of words is one phrase.
+            words.sort_unstable();
+            // Only an authored phrase may join alternatives ("asthma or hay fever"); a lay
+            // list's "fever and chills" or the name "Nausea and vomiting" must not swallow
+            // "fever or chills?" or "nausea or vomiting?".
+            let spread = if authored {
+                alternatives.last().copied().unwrap_or(0)
+                    - alternatives.first().copied().unwrap_or(0)
+            } else {
+                0
+            };
+            let c = coordinators.entry(words.clone()).or_default();
+            *c = (*c).max(spread);
+            // A phrase that stop words reduced to one word ("getting lost" → "lost") no longer
+            // names its whole concept.
+            if words.is_empty() || (words.len() == 1 && before > 1) {
+                return;
+            }
+            let entry = owners.entry(words).or_default();
+            match entry.iter_mut().find(|(g, _, _)| *g == f) {
+                Some(e) => {
+                    e.1 |= authored;
+                    e.2 |= named;
                 }
-                let owner = owners.entry(words).or_default();
-                if !owner.contains(&(i as FindingIdx)) {
-                    owner.push(i as FindingIdx);
+                None => entry.push((f, authored, named)),
+            }
+        };
+        for (i, f) in knowledge.findings.iter().enumerate() {
+            let i = i as FindingIdx;
+            add(normalizer.analyse(&f.name), i, false, true);
+            for p in &f.lay {
+                add(normalizer.analyse(p), i, false, false);
+            }
+        }
+        for (id, phrases) in &knowledge.lexicon.phrases {
+            if let Some(i) = knowledge.finding_idx(id) {
+                for p in phrases {
+                    add(normalizer.analyse(p), i, true, false);
                 }
             }
         }
-        let mut phrases: Vec<(Vec<String>, FindingIdx, Vec<FindingIdx>)> = owners
+        let symptom: Vec<bool> = knowledge
+            .findings
+            .iter()
+            .map(|f| f.kind == FindingKind::Symptom)
+            .collect();
+        let mut phrases: Vec<Phrase> = owners
             .into_iter()
             .map(|(words, candidates)| {
-                let named = candidates
+                let &(owner, authored, named) = candidates
                     .iter()
-                    .copied()
-                    .find(|&f| normalize(&knowledge.finding(f).name) == words);
-                let owner = named.unwrap_or_else(|| {
-                    candidates
-                        .iter()
-                        .copied()
-                        .max_by_key(|&f| (uses[f as usize], std::cmp::Reverse(f)))
-                        .unwrap_or(candidates[0])
-                });
-                let others = candidates.into_iter().filter(|&f| f != owner).collect();
-                (words, owner, others)
+                    .max_by_key(|&&(f, authored, named)| {
+                        (
+                            authored,
+                            symptom[f as usize],
+                            named,
+                            uses[f as usize],
+                            std::cmp::Reverse(f),
+                        )
+                    })
+                    .unwrap_or(&candidates[0]);
+                let mut others: Vec<FindingIdx> = candidates
+                    .iter()
+                    .map(|c| c.0)
+                    .filter(|&f| f != owner)
+                    .collect();
+                others.sort_unstable();
+                Phrase {
+                    ids: Vec::new(),
+                    settled: authored || named,
+                    generic: false,
+                    coordinators: coordinators.get(&words).copied().unwrap_or(0),
+                    words,
+                    owner,
+                    others,
+                }
             })
             .collect();
-        phrases.sort();
-        // Index each phrase under its rarest word only: a phrase matches only if all its words
-        // are in the question, so one lookup finds it, and common words ("have", "pain") do not
-        // drag thousands of candidates into every question.
-        let mut frequency: HashMap<&str, u32> = HashMap::new();
-        for (words, _, _) in &phrases {
-            for w in words {
-                *frequency.entry(w.as_str()).or_default() += 1;
+        phrases.sort_by(|a, b| a.words.cmp(&b.words));
+        let mut df: HashMap<String, usize> = HashMap::new();
+        for p in &phrases {
+            for w in &p.words {
+                *df.entry(w.clone()).or_default() += 1;
             }
         }
-        let mut by_word: HashMap<String, Vec<u32>> = HashMap::new();
-        for (i, (words, _, _)) in phrases.iter().enumerate() {
-            let rarest = words
-                .iter()
-                .min_by_key(|w| (frequency[w.as_str()], w.as_str()))
-                .expect("phrases are non-empty");
-            by_word.entry(rarest.clone()).or_default().push(i as u32);
+        let generic: Vec<bool> = phrases
+            .iter()
+            .map(|p| {
+                p.words.len() == 1
+                    && df.get(p.words[0].as_str()).copied().unwrap_or(0) >= GENERIC_DF
+            })
+            .collect();
+        for (p, g) in phrases.iter_mut().zip(generic) {
+            p.generic = g;
         }
-        Lexicon { phrases, by_word }
+        let mut word_ids: HashMap<String, u32> = HashMap::new();
+        for p in &mut phrases {
+            p.ids = p
+                .words
+                .iter()
+                .map(|w| {
+                    let next = word_ids.len() as u32;
+                    *word_ids.entry(w.clone()).or_insert(next)
+                })
+                .collect();
+        }
+        let mut by_rarest: Vec<Vec<u32>> = vec![Vec::new(); word_ids.len()];
+        for (i, p) in phrases.iter().enumerate() {
+            let rarest = p
+                .words
+                .iter()
+                .zip(&p.ids)
+                .min_by_key(|&(w, id)| (df.get(w.as_str()).copied().unwrap_or(0), *id));
+            if let Some((_, &id)) = rarest {
+                by_rarest[id as usize].push(i as u32);
+            }
+        }
+        let stems = |list: &[String]| -> HashSet<String> {
+            list.iter()
+                .flat_map(|w| Normalizer::tokens(w).map(|t| normalizer.stem(&t)))
+                .collect()
+        };
+        let jargon = stems(&knowledge.lexicon.jargon);
+        let sensitive = stems(&knowledge.lexicon.sensitive);
+        let mut sensitive_finding = vec![false; knowledge.findings.len()];
+        for p in &phrases {
+            if p.words.iter().any(|w| sensitive.contains(w)) {
+                sensitive_finding[p.owner as usize] = true;
+            }
+        }
+        let elsewhere = knowledge
+            .lexicon
+            .elsewhere
+            .iter()
+            .map(|p| normalizer.words(p))
+            .filter(|w| !w.is_empty())
+            .collect();
+        let (lay_diseases, exam_reports, exam_analytes) = examiner_tables(knowledge);
+        let mut curated = vec![false; knowledge.findings.len()];
+        for id in knowledge.lexicon.phrases.keys() {
+            if let Some(f) = knowledge.finding_idx(id) {
+                curated[f as usize] = true;
+            }
+        }
+        Lexicon {
+            lay_diseases,
+            exam_reports,
+            exam_analytes,
+            curated,
+            uses,
+            elsewhere,
+            normalizer,
+            phrases,
+            word_ids,
+            by_rarest,
+            symptom,
+            jargon,
+            sensitive,
+            sensitive_finding,
+        }
     }
 
     /// Number of phrases.
@@ -131,54 +586,283 @@ impl Lexicon {
         self.phrases.is_empty()
     }
 
-    /// Understands a question: which findings it names and which detail it wants.
-    pub fn understand(&self, question: &str) -> Question {
-        let words = normalize(question);
-        let mut candidates: Vec<u32> = words
-            .iter()
-            .filter_map(|w| self.by_word.get(w))
-            .flatten()
-            .copied()
-            .collect();
-        candidates.sort_unstable();
-        candidates.dedup();
+    /// The canonical words of a text, as matching sees them.
+    pub fn words(&self, text: &str) -> Vec<String> {
+        self.normalizer.words(text)
+    }
 
-        // (phrase length, window length, positions, phrase) of every phrase found.
-        let mut hits: Vec<(usize, usize, Vec<usize>, u32)> = Vec::new();
-        for c in candidates {
-            let phrase = &self.phrases[c as usize].0;
-            if let Some(positions) = window(&words, phrase) {
-                let span = positions[positions.len() - 1] - positions[0] + 1;
-                hits.push((phrase.len(), span, positions, c));
+    /// The normaliser, for callers that compare their own phrases.
+    pub fn normalizer(&self) -> &Normalizer {
+        &self.normalizer
+    }
+
+    /// The first word of the text that a patient of low health literacy would not know.
+    pub fn jargon_in<'t>(&self, text: &'t str) -> Option<&'t str> {
+        text.split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .find(|w| {
+                self.jargon
+                    .contains(&self.normalizer.stem(&w.to_lowercase()))
+            })
+    }
+
+    /// Whether a finding belongs to a topic some patients are reluctant to discuss (bladder,
+    /// bowels, sex, mood, drink and drugs).
+    pub fn is_sensitive(&self, finding: FindingIdx) -> bool {
+        self.sensitive_finding
+            .get(finding as usize)
+            .copied()
+            .unwrap_or(false)
+    }
+
+    /// Whether the text touches a sensitive topic.
+    pub fn mentions_sensitive(&self, text: &str) -> bool {
+        !self.sensitive.is_empty() && self.words(text).iter().any(|w| self.sensitive.contains(w))
+    }
+
+    /// Every phrase whose words the question contains (within the window), with the finding
+    /// that owns it: for content authors checking why a question names what it names.
+    pub fn explain(&self, question: &str) -> Vec<(Vec<String>, FindingIdx)> {
+        let words = self.words(question);
+        let ids = self.ids(&words);
+        self.candidates(&ids)
+            .into_iter()
+            .filter(|&c| window(&ids, &self.phrases[c as usize].ids, SLACK).is_some())
+            .map(|c| {
+                let p = &self.phrases[c as usize];
+                (p.words.clone(), p.owner)
+            })
+            .collect()
+    }
+
+    /// The ids of words (`u32::MAX` for a word no phrase has).
+    fn ids(&self, words: &[String]) -> Vec<u32> {
+        words
+            .iter()
+            .map(|w| self.word_ids.get(w).copied().unwrap_or(u32::MAX))
+            .collect()
+    }
+
+    /// Phrases all of whose words the question has, in phrase order.
+    fn candidates(&self, ids: &[u32]) -> Vec<u32> {
+        let mut out: Vec<u32> = Vec::new();
+        for (i, &id) in ids.iter().enumerate() {
+            if id == u32::MAX || ids[..i].contains(&id) {
+                continue;
+            }
+            for &c in &self.by_rarest[id as usize] {
+                let p = &self.phrases[c as usize].ids;
+                let has_all = p.iter().enumerate().all(|(j, w)| {
+                    // As many times as the phrase has it ("sleep ... sleep").
+                    let need = p[..=j].iter().filter(|x| *x == w).count();
+                    ids.iter().filter(|x| *x == w).count() >= need
+                });
+                if has_all {
+                    out.push(c);
+                }
             }
         }
-        // Longest phrase first, tightest window next: a phrase whose words a longer phrase
-        // already took ("pain" inside "chest pain") is not a second finding.
+        out.sort_unstable();
+        out
+    }
+
+    /// Understands a question: which findings it names and which detail it wants. When the
+    /// question names a symptom, findings only an examination could show are dropped: the
+    /// patient answers what they can feel.
+    pub fn understand(&self, question: &str) -> Question {
+        let mut q = self.understand_all(question);
+        if q.findings.iter().any(|&f| self.symptom[f as usize]) {
+            let keep: Vec<bool> = q
+                .findings
+                .iter()
+                .map(|&f| self.symptom[f as usize])
+                .collect();
+            let mut k = keep.iter();
+            q.findings.retain(|_| *k.next().unwrap_or(&true));
+            let mut k = keep.iter();
+            q.variants.retain(|_| *k.next().unwrap_or(&true));
+        }
+        q
+    }
+
+    /// Every finding the words of a text name, symptoms or not (an exam report read back).
+    pub fn understand_all(&self, question: &str) -> Question {
+        self.understand_with(question, SLACK)
+    }
+
+    fn understand_with(&self, question: &str, slack: usize) -> Question {
+        let attribute = attribute_of(question);
+        let Analysis {
+            words,
+            segments,
+            alternatives,
+            ..
+        } = self.normalizer.analyse(question);
+        // "Any family history of heart disease?" asks about someone else.
+        if self
+            .elsewhere
+            .iter()
+            .any(|e| e.iter().all(|w| words.contains(w)))
+        {
+            return Question {
+                findings: Vec::new(),
+                variants: Vec::new(),
+                attribute,
+            };
+        }
+        let ids = self.ids(&words);
+        let candidates = self.candidates(&ids);
+
+        // (crosses a coordinator, phrase length, window length, positions, phrase) of every
+        // phrase found.
+        let mut hits: Vec<(bool, usize, usize, Vec<usize>, u32)> = Vec::new();
+        for c in candidates {
+            let phrase = &self.phrases[c as usize];
+            if let Some(positions) = window(&ids, &phrase.ids, slack) {
+                let span = positions[positions.len() - 1] - positions[0] + 1;
+                let (lo, hi) = positions.iter().fold((u16::MAX, 0), |(lo, hi), &p| {
+                    (lo.min(alternatives[p]), hi.max(alternatives[p]))
+                });
+                let crosses = hi - lo > phrase.coordinators;
+                hits.push((crosses, phrase.words.len(), span, positions, c));
+            }
+        }
+        // Phrases inside one alternative first ("chest pain or shortness of breath" is two
+        // findings, not "chest pain on breathing"), then the longest phrase, then the tightest
+        // window: a phrase whose words a longer phrase already took ("pain" inside "chest
+        // pain") is not a second finding.
         hits.sort_by(|a, b| {
-            b.0.cmp(&a.0)
-                .then(a.1.cmp(&b.1))
+            a.0.cmp(&b.0)
+                .then(b.1.cmp(&a.1))
                 .then(a.2.cmp(&b.2))
                 .then(a.3.cmp(&b.3))
+                .then(a.4.cmp(&b.4))
         });
         let mut covered = vec![false; words.len()];
         // (positions, phrases): phrases over exactly the same words ("salt craving", "craving
-        // salt") are one mention, and every finding they name is a variant of the first.
+        // salt") are one mention, and every finding they name is a variant of the first; so is
+        // every finding of a phrase inside it ("tired" inside "tired easily").
         let mut kept: Vec<(Vec<usize>, Vec<u32>)> = Vec::new();
-        for (_, _, positions, phrase) in hits {
+        for (_, _, _, positions, phrase) in hits {
             if positions.iter().all(|&p| covered[p]) {
-                if let Some(same) = kept.iter_mut().find(|(p, _)| *p == positions) {
+                if let Some(same) = kept
+                    .iter_mut()
+                    .find(|(p, _)| positions.iter().all(|x| p.contains(x)))
+                {
                     same.1.push(phrase);
                 }
+                continue;
+            }
+            // A phrase sharing words with one already found is a second finding only across a
+            // coordinator: "joint pain or swelling" names joint swelling too, but "trouble
+            // catching your breath" does not name "trouble breathing" as well.
+            // Its other words then belong to that mention too ("cramping" in "cramping pains in
+            // your tummy" is not muscle cramps).
+            let shares = positions.iter().any(|&p| covered[p]);
+            if shares
+                && !positions.iter().any(|&u| {
+                    !covered[u]
+                        && positions
+                            .iter()
+                            .any(|&c| covered[c] && segments[c] != segments[u])
+                })
+            {
+                positions.iter().for_each(|&p| covered[p] = true);
                 continue;
             }
             positions.iter().for_each(|&p| covered[p] = true);
             kept.push((positions, vec![phrase]));
         }
+        // A generic word in the same alternative as something specific is part of it ("pain
+        // when you breathe in" is pleuritic pain, not pain and something else), not a finding of
+        // its own; alone in its alternative ("fever or chills?") it is one.
+        // "Where does it hurt?" is about what was just discussed, not about pain in general.
+        if attribute != Attribute::Presence {
+            kept.retain(|(_, ps)| !self.phrases[ps[0] as usize].generic);
+        }
+        if kept.len() > 1 {
+            let specific: Vec<u16> = kept
+                .iter()
+                .filter(|(_, ps)| !self.phrases[ps[0] as usize].generic)
+                .flat_map(|(pos, _)| pos.iter().map(|&p| segments[p]))
+                .collect();
+            kept.retain(|(pos, ps)| {
+                !self.phrases[ps[0] as usize].generic || !specific.contains(&segments[pos[0]])
+            });
+        }
+        // A lone word beside a long, specific phrase is usually a word of the same description
+        // ("small and cramped" handwriting, "hard to flush" stools), not a second finding.
+        if kept.iter().any(|(pos, _)| pos.len() >= LONG_PHRASE) {
+            kept.retain(|(pos, _)| pos.len() > 1);
+        }
+        // Without a coordinator a question asks about one thing ("episodes of sudden fear with
+        // a racing heart" is panic): the best mention names it and the other mentions' findings
+        // ride along as variants the patient may still affirm.
+        let single = segments.last().copied().unwrap_or(0) == 0 && kept.len() > 1;
+        let mut extra: Vec<u32> = Vec::new();
+        if single {
+            // The best mention of a common complaint, if there is one.
+            let curated = |ps: &Vec<u32>| {
+                ps.iter().any(|&p| {
+                    let phrase = &self.phrases[p as usize];
+                    std::iter::once(phrase.owner)
+                        .chain(phrase.others.iter().copied())
+                        .any(|f| self.curated[f as usize] && self.symptom[f as usize])
+                })
+            };
+            if !curated(&kept[0].1)
+                && let Some(i) = kept.iter().position(|(_, ps)| curated(ps))
+            {
+                kept.swap(0, i);
+            }
+            for (_, phrases) in kept.drain(1..) {
+                extra.extend(phrases);
+            }
+        }
         kept.sort();
         let mut findings: Vec<FindingIdx> = Vec::new();
         let mut variants: Vec<Vec<FindingIdx>> = Vec::new();
         for (_, phrases) in kept {
-            let owner = self.phrases[phrases[0] as usize].1;
+            let first = &self.phrases[phrases[0] as usize];
+            let mut owner = first.owner;
+            // A specific finding that owns a phrase only through a lay list ("morning headache"
+            // for "wake up with a headache") yields to a far more common finding named by the
+            // words inside it: what the question is about is the headache. Findings with
+            // authored phrases keep theirs.
+            if !first.settled && !self.curated[owner as usize] {
+                let common = phrases[1..]
+                    .iter()
+                    .map(|&p| &self.phrases[p as usize])
+                    .filter(|p| {
+                        p.settled
+                            && self.symptom[p.owner as usize]
+                            && self.uses[p.owner as usize]
+                                >= COMMON_RATIO * self.uses[owner as usize].max(1)
+                    })
+                    .max_by_key(|p| {
+                        (
+                            p.words.len(),
+                            self.uses[p.owner as usize],
+                            std::cmp::Reverse(p.owner),
+                        )
+                    });
+                if let Some(p) = common {
+                    owner = p.owner;
+                }
+            }
+            // Likewise a finding nobody wrote questions for yields to one that shares the words
+            // and has authored phrases: questions are about common complaints.
+            if !self.curated[owner as usize] {
+                let curated = phrases
+                    .iter()
+                    .map(|&p| &self.phrases[p as usize])
+                    .flat_map(|p| std::iter::once(p.owner).chain(p.others.iter().copied()))
+                    .filter(|&f| self.curated[f as usize] && self.symptom[f as usize])
+                    .max_by_key(|&f| (self.uses[f as usize], std::cmp::Reverse(f)));
+                if let Some(f) = curated {
+                    owner = f;
+                }
+            }
             let i = findings
                 .iter()
                 .position(|&f| f == owner)
@@ -188,10 +872,20 @@ impl Lexicon {
                     findings.len() - 1
                 });
             for &p in &phrases {
-                let (_, o, others) = &self.phrases[p as usize];
-                for &f in std::iter::once(o).chain(others) {
+                let phrase = &self.phrases[p as usize];
+                for &f in std::iter::once(&phrase.owner).chain(&phrase.others) {
                     if f != owner && !variants[i].contains(&f) {
                         variants[i].push(f);
+                    }
+                }
+            }
+        }
+        if let Some(v) = variants.first_mut() {
+            for &p in &extra {
+                let phrase = &self.phrases[p as usize];
+                for &f in std::iter::once(&phrase.owner).chain(&phrase.others) {
+                    if f != findings[0] && !v.contains(&f) {
+                        v.push(f);
                     }
                 }
             }
@@ -199,58 +893,186 @@ impl Lexicon {
         Question {
             findings,
             variants,
-            attribute: attribute_of(&words),
+            attribute,
         }
     }
 }
 
+/// A disease a patient might name: (disease index, lay name, the name as
+/// `medgym_clinic::text::normalize` words, profile findings sorted).
+pub(crate) type LayDisease = (u32, String, Vec<String>, Vec<FindingIdx>);
+
+/// Tables the simulator needs besides phrases: lay disease names, and what each exam can show.
+#[allow(clippy::type_complexity)]
+fn examiner_tables(
+    k: &Knowledge,
+) -> (
+    Vec<LayDisease>,
+    Vec<Vec<FindingIdx>>,
+    Vec<Vec<(String, FindingIdx, Range)>>,
+) {
+    let mut lay_diseases = Vec::new();
+    for (i, d) in k.diseases.iter().enumerate() {
+        // Authored common diseases have slug ids; rare ones are "ORPHA:n" / "OMIM:n".
+        if d.id.contains(':') {
+            continue;
+        }
+        let lay = match d.synonyms.iter().find(|s| is_lay_name(s)) {
+            Some(s) => s.clone(),
+            None => {
+                let mut chars = d.name.chars();
+                chars.next().map_or_else(String::new, |c| {
+                    c.to_lowercase().chain(chars).collect::<String>()
+                })
+            }
+        };
+        let mut findings: Vec<FindingIdx> = d
+            .findings
+            .iter()
+            .filter_map(|df| k.finding_idx(&df.finding))
+            .collect();
+        findings.sort_unstable();
+        let words = medgym_clinic::text::normalize(&lay);
+        lay_diseases.push((i as u32, lay, words, findings));
+    }
+    let mut exam_reports = vec![Vec::new(); k.exams.len()];
+    let mut exam_analytes = vec![Vec::new(); k.exams.len()];
+    let mut ranges: HashMap<&str, Range> = HashMap::new();
+    for d in &k.diseases {
+        for df in &d.findings {
+            if let Some(r) = df.value {
+                ranges.entry(df.finding.as_str()).or_insert(r);
+            }
+        }
+    }
+    for (i, f) in k.findings.iter().enumerate() {
+        for e in &f.exams {
+            let Some(x) = k.exam_idx(e) else { continue };
+            match &f.analyte {
+                Some(a) => {
+                    if let Some(&r) = ranges.get(f.id.as_str()) {
+                        exam_analytes[x as usize].push((a.clone(), i as FindingIdx, r));
+                    }
+                }
+                None if f.report.is_some() => exam_reports[x as usize].push(i as FindingIdx),
+                None => {}
+            }
+        }
+    }
+    (lay_diseases, exam_reports, exam_analytes)
+}
+
+/// Whether a disease synonym reads like words a patient would use ("heart attack", "Crohn's
+/// disease"), not an acronym ("STEMI", "HFrEF").
+fn is_lay_name(s: &str) -> bool {
+    let letters = s.chars().filter(|c| c.is_alphabetic()).count();
+    letters >= 4
+        && s.split(|c: char| c.is_whitespace() || c == '-').all(|w| {
+            let mut cs = w.chars().filter(|c| c.is_alphabetic());
+            match cs.next() {
+                None => true,
+                Some(_) => cs.all(|c| c.is_lowercase()),
+            }
+        })
+}
+
 /// The positions of the phrase's words in the question, in any order, within a window at most
-/// `SLACK` words longer than the phrase; the tightest such window. Exact runs win ties.
-fn window(words: &[String], phrase: &[String]) -> Option<Vec<usize>> {
+/// `slack` words longer than the phrase; the tightest such window. Exact runs win ties.
+fn window(words: &[u32], phrase: &[u32], slack: usize) -> Option<Vec<usize>> {
     let n = phrase.len();
-    if n > words.len() {
+    if n > words.len() || n > 64 {
         return None;
     }
-    let mut best: Option<Vec<usize>> = None;
+    let mut best: Option<(usize, usize)> = None; // (span, start)
+    let mut positions = Vec::with_capacity(n);
     for start in 0..words.len() {
         if !phrase.contains(&words[start]) {
             continue;
         }
-        let end = (start + n + SLACK).min(words.len());
-        // Greedily take each phrase word's first unused occurrence inside the window.
-        let mut used = vec![false; end - start];
-        let mut positions = Vec::with_capacity(n);
-        for w in phrase {
-            match (start..end).find(|&p| !used[p - start] && &words[p] == w) {
-                Some(p) => {
-                    used[p - start] = true;
-                    positions.push(p);
-                }
-                None => break,
-            }
-        }
-        if positions.len() == n {
-            positions.sort_unstable();
-            let span = positions[n - 1] - positions[0];
-            if best.as_ref().is_none_or(|b| span < b[n - 1] - b[0]) {
-                best = Some(positions);
-            }
+        let end = (start + n + slack).min(words.len());
+        if let Some(span) = take(words, phrase, start, end, &mut positions)
+            && best.is_none_or(|(b, _)| span < b)
+        {
+            best = Some((span, start));
             if span + 1 == n {
                 break;
             }
         }
     }
-    best
+    let (_, start) = best?;
+    let end = (start + n + slack).min(words.len());
+    take(words, phrase, start, end, &mut positions)?;
+    Some(positions)
 }
 
-fn attribute_of(words: &[String]) -> Attribute {
-    let has = |w: &str| words.iter().any(|x| x.starts_with(w));
-    if has("when") || has("long") || has("start") || has("began") || has("begin") || has("since") {
+/// Greedily takes each phrase word's first unused occurrence in `words[start..end]` into
+/// `positions` (sorted); the span they cover, if all were found.
+fn take(
+    words: &[u32],
+    phrase: &[u32],
+    start: usize,
+    end: usize,
+    positions: &mut Vec<usize>,
+) -> Option<usize> {
+    positions.clear();
+    let mut used: u64 = 0;
+    for w in phrase {
+        let p = (start..end).find(|&p| used & (1 << (p - start)) == 0 && words[p] == *w)?;
+        used |= 1 << (p - start);
+        positions.push(p);
+    }
+    positions.sort_unstable();
+    Some(positions[positions.len() - 1] - positions[0])
+}
+
+/// The detail a question asks for, read from its raw words (stop words included: "how long",
+/// "which side").
+fn attribute_of(question: &str) -> Attribute {
+    let words: Vec<String> = Normalizer::tokens(question).collect();
+    let has = |w: &str| words.iter().any(|x| x == w);
+    let starts = |w: &str| words.iter().any(|x| x.starts_with(w));
+    let pair = |a: &str, b: &str| words.windows(2).any(|p| p[0] == a && p[1] == b);
+    if has("when")
+        || pair("how", "long")
+        || starts("start")
+        || has("began")
+        || has("begin")
+        || pair("since", "when")
+        || pair("first", "notice")
+        || pair("first", "noticed")
+    {
         Attribute::Onset
-    } else if has("where") || has("locat") || has("side") {
+    } else if has("where")
+        || starts("locat")
+        || starts("spread")
+        || starts("radiat")
+        || has("anywhere")
+        || pair("which", "side")
+        || pair("which", "part")
+        || pair("what", "part")
+    {
         Attribute::Site
-    } else if has("bad") || has("sever") || has("scale") || has("rate") || has("intens") {
+    } else if pair("how", "bad")
+        || pair("how", "severe")
+        || starts("sever")
+        || has("scale")
+        || has("rate")
+        || starts("intens")
+        || pair("out", "of")
+    {
         Attribute::Severity
+    } else if has("sharp")
+        || has("dull")
+        || has("describe")
+        || has("throbbing")
+        || has("stabbing")
+        || has("crushing")
+        || has("burning") && (has("or") || has("like"))
+        || pair("feel", "like") && (has("it") || has("pain"))
+        || pair("what", "kind")
+        || pair("what", "sort")
+    {
+        Attribute::Character
     } else {
         Attribute::Presence
     }

@@ -1,0 +1,92 @@
+//! Question-understanding report for one half of crates/patient/tests/data/questions.json.
+//!
+//!     cargo run -p medgym-patient --release --example questions -- dev [--all]
+//!     cargo run -p medgym-patient --release --example questions -- path/to/other.json [--all]
+//!
+//! Prints every miss and every false positive of the half (dev: even entries, the half to
+//! improve against; held-out: odd entries, for reporting only: pass `--quiet` to see only the
+//! figures), then recall and false positives. Another file of the same shape is read whole.
+
+use medgym_clinic::Knowledge;
+use medgym_patient::Lexicon;
+
+#[derive(serde::Deserialize)]
+struct Entry {
+    question: String,
+    expected: Vec<String>,
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let (half, step) = match args.get(1).map(String::as_str) {
+        Some("held-out") => (1, 2),
+        Some("dev") | None => (0, 2),
+        Some(_) => (0, 1),
+    };
+    let all = args.iter().any(|a| a == "--all");
+    let explain = args.iter().any(|a| a == "--explain");
+    let quiet = args.iter().any(|a| a == "--quiet");
+    let text = match args.get(1).map(String::as_str) {
+        Some("held-out") | Some("dev") | None => {
+            include_str!("../tests/data/questions.json").to_string()
+        }
+        Some(path) => std::fs::read_to_string(path).expect("question file"),
+    };
+    let entries: Vec<Entry> = serde_json::from_str(&text).expect("questions");
+    let k = Knowledge::embedded().expect("knowledge");
+    let lexicon = Lexicon::new(&k);
+    let name = |id: &str| {
+        k.finding_idx(id)
+            .map_or("?".to_string(), |f| k.finding(f).name.clone())
+    };
+    let (mut expected, mut found, mut predicted, mut wrong) = (0, 0, 0, 0);
+    for e in entries.iter().skip(half).step_by(step) {
+        let q = lexicon.understand(&e.question);
+        let named: Vec<&str> = q
+            .findings
+            .iter()
+            .map(|&f| k.finding(f).id.as_str())
+            .collect();
+        let variants: Vec<&str> = q
+            .variants
+            .iter()
+            .flatten()
+            .map(|&f| k.finding(f).id.as_str())
+            .collect();
+        let mut line = Vec::new();
+        for x in &e.expected {
+            expected += 1;
+            if named.contains(&x.as_str()) || variants.contains(&x.as_str()) {
+                found += 1;
+            } else {
+                line.push(format!("MISS {x} {}", name(x)));
+            }
+        }
+        predicted += named.len();
+        for n in &named {
+            if !e.expected.iter().any(|x| x == n) {
+                wrong += 1;
+                line.push(format!("FP {n} {}", name(n)));
+            }
+        }
+        if !quiet && (all || !line.is_empty()) {
+            println!(
+                "{:?} {:?} -> {:?}\n    {}",
+                e.question,
+                lexicon.words(&e.question),
+                named.iter().map(|n| name(n)).collect::<Vec<_>>(),
+                line.join("; ")
+            );
+            if explain {
+                for (words, owner) in lexicon.explain(&e.question) {
+                    println!("      {words:?} -> {}", k.finding(owner).name);
+                }
+            }
+        }
+    }
+    println!(
+        "recall {:.3} ({found}/{expected}), false positives {:.3} ({wrong}/{predicted})",
+        found as f64 / expected as f64,
+        wrong as f64 / predicted.max(1) as f64
+    );
+}
