@@ -185,8 +185,9 @@ fn episodes_in(dir: &Path) -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn sigterm_during_a_rollout_loses_no_finished_episode() {
+/// Starts a server writing trajectories, rolls out until `sig` stops it mid-rollout; returns the
+/// trajectory directory, the acknowledged episode ids, and whether the server exited cleanly.
+fn rollout_interrupted_by(sig: &'static str) -> (tempfile::TempDir, HashSet<String>, bool, String) {
     let dir = tempfile::tempdir().expect("tempdir");
     let server = serve(&["--trajectory-dir", dir.path().to_str().expect("utf-8")]);
     let pid = server.child.id();
@@ -196,12 +197,16 @@ fn sigterm_during_a_rollout_loses_no_finished_episode() {
         8,
         Duration::from_millis(700),
         || {
-            let _ = Command::new("kill")
-                .args(["-TERM", &pid.to_string()])
-                .status();
+            let _ = Command::new("kill").args([sig, &pid.to_string()]).status();
         },
     ));
     let (ok, log) = server.wait();
+    (dir, acknowledged, ok, log)
+}
+
+#[test]
+fn sigterm_during_a_rollout_loses_no_finished_episode() {
+    let (dir, acknowledged, ok, log) = rollout_interrupted_by("-TERM");
     assert!(ok, "{log}");
     assert!(
         !acknowledged.is_empty(),
@@ -225,21 +230,7 @@ fn sigterm_during_a_rollout_loses_no_finished_episode() {
 
 #[test]
 fn sigkill_during_a_rollout_leaves_parseable_files_and_only_loses_unacknowledged_episodes() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let server = serve(&["--trajectory-dir", dir.path().to_str().expect("utf-8")]);
-    let pid = server.child.id();
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let acknowledged = rt.block_on(roll_until_gone(
-        server.addr.clone(),
-        8,
-        Duration::from_millis(700),
-        || {
-            let _ = Command::new("kill")
-                .args(["-KILL", &pid.to_string()])
-                .status();
-        },
-    ));
-    let _ = server.wait();
+    let (dir, acknowledged, _, _) = rollout_interrupted_by("-KILL");
     assert!(!acknowledged.is_empty());
     // What a restarted server does first: repair torn tails, then every line parses.
     drop(

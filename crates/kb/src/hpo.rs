@@ -60,12 +60,9 @@ pub fn parse(text: &str, what: &str) -> Result<Vec<HpoTerm>, KbError> {
 
 /// Reads `DIR/hpo_terms.json` if the knowledge directory has one.
 pub fn load_dir(dir: &Path) -> Result<Option<Vec<HpoTerm>>, KbError> {
-    let path = dir.join(FILE);
-    match std::fs::read_to_string(&path) {
-        Ok(text) => parse(&text, &path.display().to_string()).map(Some),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(KbError::io(path, e)),
-    }
+    crate::read_optional(dir, FILE)?
+        .map(|(text, path)| parse(&text, &path))
+        .transpose()
 }
 
 /// The text of `knowledge/hpo_terms.json` as it was when this crate was compiled, if it existed.

@@ -81,6 +81,17 @@ pub enum KbError {
     UnknownSource(String),
 }
 
+/// The text of `dir/file` with its path for messages, or `None` when the knowledge directory has
+/// no such file (the optional inputs: ICD-10-CM index, HPO terms).
+fn read_optional(dir: &std::path::Path, file: &str) -> Result<Option<(String, String)>, KbError> {
+    let path = dir.join(file);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Ok(Some((text, path.display().to_string()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(KbError::io(path, e)),
+    }
+}
+
 impl KbError {
     fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         KbError::Io {
