@@ -30,12 +30,53 @@ pub struct BenchArgs {
     /// Live sessions to create for the memory measurement.
     #[arg(long, default_value_t = 100_000)]
     sessions: usize,
+    /// Run only the scenarios whose name contains this (to profile one), e.g. "BatchStep 256".
+    #[arg(long)]
+    only: Option<String>,
+    /// Run only against this target: "bare" or "medgym" (both by default).
+    #[arg(long)]
+    target: Option<String>,
+    /// What each session does. `episodes`: free-text asks, exams and, where the call can
+    /// reset an ended episode (BatchStep autoreset), a diagnosis every tenth step. `asks`: the
+    /// first version's mix, six free-text questions in rotation in endless episodes.
+    #[arg(long, value_enum, default_value_t = Mix::Episodes)]
+    mix: Mix,
+}
+
+/// The action mix of the load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Mix {
+    Episodes,
+    Asks,
 }
 
 /// Canned answers of the size medgym really sends.
 #[derive(Debug, Clone)]
 struct EchoService {
+    /// A real answer to each action of the mix, by [`action_key`].
+    samples: Arc<std::collections::HashMap<String, pb::StepResponse>>,
+    /// For anything else.
     step: pb::StepResponse,
+}
+
+impl EchoService {
+    fn answer(&self, r: &pb::StepRequest) -> pb::StepResponse {
+        self.samples
+            .get(action_key(r))
+            .unwrap_or(&self.step)
+            .clone()
+    }
+}
+
+/// What identifies an action of the mix: the question, exam id or diagnosis.
+fn action_key(r: &pb::StepRequest) -> &str {
+    use pb::action::Kind;
+    match r.action.as_ref().and_then(|a| a.kind.as_ref()) {
+        Some(Kind::Ask(a)) => &a.question,
+        Some(Kind::Exam(e)) => &e.exam_id,
+        Some(Kind::Diagnose(d)) => &d.primary,
+        _ => "",
+    }
 }
 
 type EchoStream = Pin<Box<dyn Stream<Item = Result<pb::EnvResponse, Status>> + Send>>;
@@ -44,9 +85,9 @@ type EchoStream = Pin<Box<dyn Stream<Item = Result<pb::EnvResponse, Status>> + S
 impl Echo for EchoService {
     async fn step(
         &self,
-        _: Request<pb::StepRequest>,
+        r: Request<pb::StepRequest>,
     ) -> Result<Response<pb::StepResponse>, Status> {
-        Ok(Response::new(self.step.clone()))
+        Ok(Response::new(self.answer(r.get_ref())))
     }
 
     async fn batch_step(
@@ -57,8 +98,8 @@ impl Echo for EchoService {
             .into_inner()
             .steps
             .iter()
-            .map(|_| pb::BatchStepResult {
-                result: Some(pb::batch_step_result::Result::Response(self.step.clone())),
+            .map(|s| pb::BatchStepResult {
+                result: Some(pb::batch_step_result::Result::Response(self.answer(s))),
             })
             .collect();
         Ok(Response::new(pb::BatchStepResponse { results }))
@@ -72,12 +113,16 @@ impl Echo for EchoService {
     ) -> Result<Response<Self::InteractStream>, Status> {
         let mut inbound = r.into_inner();
         let (tx, rx) = mpsc::channel(256);
-        let step = self.step.clone();
+        let echo = self.clone();
         tokio::spawn(async move {
             while let Some(Ok(req)) = inbound.next().await {
+                let step = match &req.request {
+                    Some(pb::env_request::Request::Step(s)) => echo.answer(s),
+                    _ => echo.step.clone(),
+                };
                 let resp = pb::EnvResponse {
                     id: req.id,
-                    response: Some(pb::env_response::Response::Step(step.clone())),
+                    response: Some(pb::env_response::Response::Step(step)),
                 };
                 if tx.send(Ok(resp)).await.is_err() {
                     break;
@@ -131,14 +176,59 @@ const QUESTIONS: [&str; 6] = [
     "Do you get short of breath?",
 ];
 
-fn ask(session: &str, i: usize) -> pb::StepRequest {
+/// The free-text questions of the `episodes` mix: single and "X or Y" questions, follow-ups,
+/// one that names nothing (as benches/ask.rs).
+const EPISODE_QUESTIONS: [&str; 12] = [
+    "Have you had any fever or chills?",
+    "Any pain in your chest?",
+    "Do you get short of breath when you walk up stairs?",
+    "When did it start?",
+    "Do you feel sick to your stomach?",
+    "How bad is the pain, 1 to 10?",
+    "Are you more tired than usual?",
+    "Have you noticed any blood in your stools or black, tarry bowel movements?",
+    "What do you do for a living?",
+    "Do you have to rush to the toilet to pee, or get up at night to go?",
+    "Does bright light bother your eyes?",
+    "Has your speech become slurred?",
+];
+
+/// Exams of the `episodes` mix: a blood panel, a bedside exam and an image.
+const EXAMS: [&str; 3] = ["cbc", "cardiac_auscultation", "abdominal_ultrasound"];
+
+/// The action of a session's `i`th step. In the `episodes` mix an episode is ten steps:
+/// seven asks, two exams and, with `diagnose` (calls that autoreset), a diagnosis as the
+/// tenth; without it the tenth is another ask and episodes never end.
+fn action(mix: Mix, i: usize, diagnose: bool) -> pb::action::Kind {
+    let ask = |q: &str| {
+        pb::action::Kind::Ask(pb::Ask {
+            question: q.into(),
+            finding_id: String::new(),
+        })
+    };
+    if mix == Mix::Asks {
+        return ask(QUESTIONS[i % QUESTIONS.len()]);
+    }
+    // Which episode this is, so that successive episodes ask different questions.
+    let episode = i / 10;
+    match i % 10 {
+        2 | 6 => pb::action::Kind::Exam(pb::Exam {
+            exam_id: EXAMS[(episode + i / 6) % EXAMS.len()].into(),
+            site: String::new(),
+        }),
+        9 if diagnose => pb::action::Kind::Diagnose(pb::Diagnose {
+            primary: "community-acquired pneumonia".into(),
+            differential: Vec::new(),
+        }),
+        step => ask(EPISODE_QUESTIONS[(episode * 5 + step) % EPISODE_QUESTIONS.len()]),
+    }
+}
+
+fn step_request(session: &str, mix: Mix, i: usize, diagnose: bool) -> pb::StepRequest {
     pb::StepRequest {
         session_id: session.to_string(),
         action: Some(pb::Action {
-            kind: Some(pb::action::Kind::Ask(pb::Ask {
-                question: QUESTIONS[i % QUESTIONS.len()].into(),
-                finding_id: String::new(),
-            })),
+            kind: Some(action(mix, i, diagnose)),
         }),
         request_id: String::new(),
     }
@@ -179,6 +269,7 @@ async fn closed_loop(
     workers: usize,
     per_call: usize,
     seconds: f64,
+    mix: Mix,
 ) -> Result<Tally> {
     let start = Instant::now();
     let deadline = start + Duration::from_secs_f64(seconds);
@@ -197,9 +288,10 @@ async fn closed_loop(
             while Instant::now() < deadline {
                 let t = Instant::now();
                 if per_call == 1 {
-                    target.step(ask(&mine[0], i)).await?;
+                    target.step(step_request(&mine[0], mix, i, false)).await?;
                 } else {
-                    let steps = mine.iter().map(|s| ask(s, i)).collect();
+                    // Batches autoreset, so their episodes can end with a diagnosis.
+                    let steps = mine.iter().map(|s| step_request(s, mix, i, true)).collect();
                     target
                         .batch(pb::BatchStepRequest {
                             steps,
@@ -230,6 +322,7 @@ async fn stream_loop(
     sessions: &[String],
     window: usize,
     seconds: f64,
+    mix: Mix,
 ) -> Result<Tally> {
     let mut target = target.clone();
     let (tx, rx) = mpsc::channel(window);
@@ -240,9 +333,15 @@ async fn stream_loop(
     let mut next = 0u64;
     let request = |n: u64| pb::EnvRequest {
         id: n,
-        request: Some(pb::env_request::Request::Step(ask(
+        request: Some(pb::env_request::Request::Step(step_request(
             &sessions[n as usize % sessions.len()],
-            n as usize,
+            mix,
+            // Each session follows its own script (the first version cycled on `n`).
+            match mix {
+                Mix::Episodes => n as usize / sessions.len(),
+                Mix::Asks => n as usize,
+            },
+            false,
         ))),
     };
     for _ in 0..window {
@@ -301,6 +400,8 @@ async fn run_async(args: BenchArgs, world: Arc<World>) -> Result<()> {
     };
     let config = medgym_server::Config {
         max_sessions: args.sessions + 10_000,
+        // The load generator is one client holding every session.
+        max_sessions_per_client: args.sessions + 10_000,
         default_options: options,
         ..Default::default()
     };
@@ -319,8 +420,9 @@ async fn run_async(args: BenchArgs, world: Arc<World>) -> Result<()> {
     let mut medgym =
         EnvironmentClient::new(connect(medgym_addr).await?).max_decoding_message_size(64 << 20);
 
-    // Sessions for every scenario, and a real StepResponse for the echo to send back.
-    let needed = 64 + 4 * 256;
+    // Sessions for every scenario, one more for sampling, and a real StepResponse to each
+    // action of the mix for the echo to send back.
+    let needed = 64 + 4 * 256 + 1;
     let mut sessions = Vec::with_capacity(needed);
     for i in 0..needed {
         let r = medgym
@@ -332,13 +434,38 @@ async fn run_async(args: BenchArgs, world: Arc<World>) -> Result<()> {
             .into_inner();
         sessions.push(r.session_id);
     }
-    let sample = medgym.step(ask(&sessions[0], 0)).await?.into_inner();
+    let sampler = sessions.pop().context("no sampling session")?;
+    let mut samples = std::collections::HashMap::new();
+    let cycle = if args.mix == Mix::Asks {
+        QUESTIONS.len()
+    } else {
+        30
+    };
+    for i in 0..cycle {
+        let r = step_request(&sampler, args.mix, i, false);
+        let key = action_key(&r).to_string();
+        let response = medgym.step(r).await?.into_inner();
+        samples.entry(key).or_insert(response);
+    }
+    let diagnosis = step_request(&sampler, args.mix, 9, true);
+    if action_key(&diagnosis) != action_key(&step_request(&sampler, args.mix, 9, false)) {
+        let key = action_key(&diagnosis).to_string();
+        samples.insert(key, medgym.step(diagnosis).await?.into_inner());
+    }
+    let sample = samples
+        .get(QUESTIONS[0])
+        .or_else(|| samples.values().next())
+        .cloned()
+        .context("no sample response")?;
 
     let echo_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let echo_addr = echo_listener.local_addr()?;
     let echo = tokio::spawn(
         tonic::transport::Server::builder()
-            .add_service(EchoServer::new(EchoService { step: sample }))
+            .add_service(EchoServer::new(EchoService {
+                samples: Arc::new(samples),
+                step: sample,
+            }))
             .serve_with_incoming(
                 tonic::transport::server::TcpIncoming::from(echo_listener).with_nodelay(Some(true)),
             ),
@@ -352,8 +479,8 @@ async fn run_async(args: BenchArgs, world: Arc<World>) -> Result<()> {
     ];
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!(
-        "medgym bench: {cpus} CPUs, {:.1} s per scenario and target, loopback, client and servers in one process\n",
-        args.seconds
+        "medgym bench: {cpus} CPUs, {:.1} s per scenario and target, loopback, client and servers in one process, mix {:?}\n",
+        args.seconds, args.mix
     );
     println!(
         "{:<22} {:<11} {:>12} {:>10} {:>10} {:>7}",
@@ -368,12 +495,26 @@ async fn run_async(args: BenchArgs, world: Arc<World>) -> Result<()> {
     ];
     let mut unary64 = 0.0;
     for (name, workers, per_call, stream) in scenarios {
+        if args
+            .only
+            .as_ref()
+            .is_some_and(|o| !name.contains(o.as_str()))
+        {
+            continue;
+        }
         let mut base = 0.0;
         for (label, target) in &targets {
+            if args
+                .target
+                .as_ref()
+                .is_some_and(|t| !label.starts_with(t.as_str()))
+            {
+                continue;
+            }
             let mut t = if stream {
-                stream_loop(target, &sessions[..64], per_call, args.seconds).await?
+                stream_loop(target, &sessions[..64], per_call, args.seconds, args.mix).await?
             } else {
-                closed_loop(target, &sessions, workers, per_call, args.seconds).await?
+                closed_loop(target, &sessions, workers, per_call, args.seconds, args.mix).await?
             };
             let rate = t.rate();
             let ratio = if base > 0.0 { rate / base } else { 1.0 };

@@ -19,6 +19,7 @@ mod bench;
 mod eval;
 mod kb;
 mod rollout;
+mod soak;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -47,6 +48,23 @@ enum Command {
     Kb(kb::KbArgs),
     /// Load test over loopback: medgym against a bare tonic echo of the same messages.
     Bench(BenchCmd),
+    /// Long run against a running server: many sessions stepped with a baseline policy, with
+    /// throughput, errors and the server's RSS over time (tools/soak.sh drives it).
+    Soak(soak::SoakArgs),
+    /// Write a self-signed CA (ca.pem) and a server certificate signed by it (server.pem,
+    /// server.key) for `serve --tls-cert/--tls-key`; clients trust ca.pem.
+    Cert(CertArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct CertArgs {
+    /// Directory to write ca.pem, server.pem and server.key (mode 0600) into; created if needed.
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// A DNS name or IP address clients will connect to; repeat for several
+    /// [default: localhost and 127.0.0.1].
+    #[arg(long = "host", value_name = "NAME")]
+    hosts: Vec<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -77,10 +95,10 @@ impl KnowledgeArg {
 #[derive(Debug, clap::Args)]
 struct ServeArgs {
     /// Address of the gRPC server.
-    #[arg(long, default_value = "127.0.0.1:50051")]
+    #[arg(long, default_value = "127.0.0.1:50051", env = "MEDGYM_ADDR")]
     addr: SocketAddr,
     /// Address of the Prometheus metrics endpoint (GET /metrics).
-    #[arg(long, default_value = "127.0.0.1:9100")]
+    #[arg(long, default_value = "127.0.0.1:9100", env = "MEDGYM_METRICS_ADDR")]
     metrics_addr: SocketAddr,
     /// TOML config with limits and default episode options (reward weights, turn limit,
     /// budget); see medgym.toml for every key and its default. Flags below override it.
@@ -103,6 +121,17 @@ struct ServeArgs {
     /// line in FILE, re-read on SIGHUP. See the README's security section.
     #[arg(long, value_name = "FILE")]
     auth_token_file: Option<PathBuf>,
+    /// This server's name among replicas, the prefix of its session ids (a DNS label: 1-63 of
+    /// a-z, 0-9, -; e.g. the pod name) [default: 8 random hex characters per process].
+    #[arg(long, env = "MEDGYM_REPLICA_ID", value_name = "NAME")]
+    replica_id: Option<String>,
+    /// Serve gRPC (health and reflection too) over TLS with this PEM certificate chain; needs
+    /// --tls-key. `medgym cert` makes one. The metrics endpoint stays plain HTTP.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     #[command(flatten)]
     knowledge: KnowledgeArg,
     #[command(flatten)]
@@ -169,7 +198,33 @@ fn main() -> Result<()> {
             let world = Arc::new(World::new(args.knowledge.load()?));
             bench::run(args.bench, world)
         }
+        Command::Soak(args) => soak::run(args),
+        Command::Cert(args) => cert(args),
     }
+}
+
+fn cert(args: CertArgs) -> Result<()> {
+    let certs = medgym_server::tls::generate_certificates(&args.hosts)?;
+    let files = medgym_server::tls::write_certificates(&args.out, &certs)
+        .with_context(|| format!("writing certificates into {}", args.out.display()))?;
+    let hosts = if args.hosts.is_empty() {
+        medgym_server::tls::DEFAULT_HOSTS.join(", ")
+    } else {
+        args.hosts.join(", ")
+    };
+    println!(
+        "wrote {} (the CA clients trust), {} and {} (for {hosts})\n\
+         serve:   medgym serve --tls-cert {} --tls-key {}\n\
+         connect: medgym rollout --server https://{}:50051 --ca-file {} ...",
+        files.ca.display(),
+        files.cert.display(),
+        files.key.display(),
+        files.cert.display(),
+        files.key.display(),
+        args.hosts.first().map_or("localhost", String::as_str),
+        files.ca.display(),
+    );
+    Ok(())
 }
 
 fn serve(args: ServeArgs) -> Result<()> {
@@ -180,26 +235,6 @@ fn serve(args: ServeArgs) -> Result<()> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let knowledge = args.knowledge.load()?;
-    let kb = kb::search_index(&knowledge, &args.knowledge, &args.kb_cache)?;
-    if let Some(why) = &kb.fallback {
-        tracing::warn!(error = %why, "knowledge-base cache unusable; index built in memory");
-    }
-    tracing::info!(
-        passages = kb.index.len(),
-        index = kb.status,
-        ms = kb.elapsed.as_millis() as u64,
-        "knowledge base ready"
-    );
-    let mut world = World::new(knowledge);
-    world.search = Some(Arc::new(kb.index));
-    let world = Arc::new(world);
-    tracing::info!(
-        version = %world.knowledge.manifest.version,
-        tasks = world.knowledge.cases.len(),
-        exams = world.knowledge.exams.len(),
-        "knowledge loaded"
-    );
     let mut config = match &args.config {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -224,6 +259,38 @@ fn serve(args: ServeArgs) -> Result<()> {
     if let Some(file) = args.auth_token_file {
         config.auth_token_file = Some(file);
     }
+    if let Some(name) = args.replica_id {
+        config.replica_id = Some(name);
+    }
+    if let (Some(cert), Some(key)) = (args.tls_cert, args.tls_key) {
+        config.tls_cert = Some(cert);
+        config.tls_key = Some(key);
+    }
+    // Before the knowledge base is opened, so a bad replica id or TLS file fails in milliseconds.
+    config.validate()?;
+    if let (Some(cert), Some(key)) = (&config.tls_cert, &config.tls_key) {
+        medgym_server::tls::server_config(cert, key)?;
+    }
+    let knowledge = args.knowledge.load()?;
+    let kb = kb::search_index(&knowledge, &args.knowledge, &args.kb_cache)?;
+    if let Some(why) = &kb.fallback {
+        tracing::warn!(error = %why, "knowledge-base cache unusable; index built in memory");
+    }
+    tracing::info!(
+        passages = kb.index.len(),
+        index = kb.status,
+        ms = kb.elapsed.as_millis() as u64,
+        "knowledge base ready"
+    );
+    let mut world = World::new(knowledge);
+    world.search = Some(Arc::new(kb.index));
+    let world = Arc::new(world);
+    tracing::info!(
+        version = %world.knowledge.manifest.version,
+        tasks = world.knowledge.cases.len(),
+        exams = world.knowledge.exams.len(),
+        "knowledge loaded"
+    );
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async {
         let listener = tokio::net::TcpListener::bind(args.addr)

@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::{Context, Result, bail};
 use medgym_agents::{InfoGainParams, PolicyContext, Tables, TaskSampler, make_policy, run_episode};
+use medgym_client::{Client, ClientConfig, ClientError};
 use medgym_env::record::EpisodeRecord;
 use medgym_env::{self as env, Env, EpisodeOptions, ResetArgs, World};
 use medgym_proto::v1 as pb;
@@ -33,9 +34,21 @@ pub struct RolloutArgs {
     /// Output JSONL file (one trajectory record per line, docs/trajectory.schema.json).
     #[arg(long, value_name = "FILE")]
     out: PathBuf,
-    /// Play against this server (e.g. http://127.0.0.1:50051) instead of in process.
-    #[arg(long, value_name = "URL")]
-    server: Option<String>,
+    /// Play against these servers instead of in process: host:port or http(s)://host:port,
+    /// comma-separated or repeated; a name resolving to several addresses counts as several.
+    /// Resets are spread over the replicas and each session stays on its own (docs/deploy.md).
+    #[arg(long, value_name = "URL", value_delimiter = ',')]
+    server: Vec<String>,
+    /// PEM CA certificate of the servers' TLS certificates (`medgym cert` writes ca.pem);
+    /// turns TLS on for addresses without a scheme.
+    #[arg(long, value_name = "FILE")]
+    ca_file: Option<PathBuf>,
+    /// File whose first line is the bearer token to send (`serve --auth-token-file`).
+    #[arg(long, value_name = "FILE")]
+    token_file: Option<PathBuf>,
+    /// Name to verify in the servers' certificates [default: the host of each address].
+    #[arg(long, value_name = "NAME")]
+    tls_domain: Option<String>,
     /// Seed of the first episode; episode i uses seed + i.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -114,9 +127,10 @@ pub fn rollout(args: RolloutArgs) -> Result<()> {
     bar.set_message(args.policy.clone());
     let started = std::time::Instant::now();
     let mut writer = Ordered::new(&mut file, &args.out, &bar);
-    match &args.server {
-        None => in_process(&args, &world, &ctx, &sampler, &mut writer)?,
-        Some(url) => over_grpc(&args, url, &world, &ctx, &sampler, &mut writer)?,
+    if args.server.is_empty() {
+        in_process(&args, &world, &ctx, &sampler, &mut writer)?;
+    } else {
+        over_grpc(&args, &world, &ctx, &sampler, &mut writer)?;
     }
     let written = writer.next;
     bar.finish_and_clear();
@@ -247,9 +261,34 @@ fn in_process(
     Ok(())
 }
 
+/// The routing client's configuration from the rollout flags.
+fn client_config(args: &RolloutArgs) -> Result<ClientConfig> {
+    let token = match &args.token_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading the token file {}", path.display()))?;
+            let token = text
+                .lines()
+                .map(str::trim)
+                .find(|l| !l.is_empty() && !l.starts_with('#'))
+                .with_context(|| format!("{} holds no token", path.display()))?;
+            Some(token.to_string())
+        }
+        None => None,
+    };
+    Ok(ClientConfig {
+        token,
+        ca_file: args.ca_file.clone(),
+        tls_domain: args.tls_domain.clone(),
+        ..ClientConfig::new(args.server.iter().cloned())
+    })
+}
+
+/// Times an episode is started again after its replica was lost mid-episode.
+const EPISODE_ATTEMPTS: usize = 3;
+
 fn over_grpc(
     args: &RolloutArgs,
-    url: &str,
     world: &Arc<World>,
     ctx: &PolicyContext,
     sampler: &Arc<TaskSampler>,
@@ -257,14 +296,16 @@ fn over_grpc(
 ) -> Result<()> {
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async {
-        let client = pb::environment_client::EnvironmentClient::connect(url.to_string())
+        let client = Client::connect(client_config(args)?)
             .await
-            .with_context(|| format!("connecting to {url}"))?;
+            .with_context(|| format!("connecting to {}", args.server.join(", ")))?;
+        let replicas: Vec<String> = client.replicas().into_iter().map(|r| r.id).collect();
+        eprintln!("replicas: {}", replicas.join(", "));
         let next = Arc::new(AtomicU64::new(0));
         let (tx, mut rx) = tokio::sync::mpsc::channel::<(u64, Result<String>)>(1024);
         let mut tasks = tokio::task::JoinSet::new();
         for _ in 0..args.concurrency.max(1) {
-            let mut client = client.clone();
+            let client = client.clone();
             let next = Arc::clone(&next);
             let tx = tx.clone();
             let world = Arc::clone(world);
@@ -286,16 +327,28 @@ fn over_grpc(
                     if i >= episodes {
                         return;
                     }
-                    let result = remote_episode(
-                        &mut client,
-                        &world,
-                        &ctx.options,
-                        policy.as_mut(),
-                        &sampler,
-                        first_seed.wrapping_add(i),
-                    )
-                    .await
-                    .and_then(|r| line(&r));
+                    let seed = first_seed.wrapping_add(i);
+                    let mut attempt = 1;
+                    let result = loop {
+                        let result = remote_episode(
+                            &client,
+                            &world,
+                            &ctx.options,
+                            policy.as_mut(),
+                            &sampler,
+                            seed,
+                        )
+                        .await;
+                        // A replica lost mid-episode takes the session with it; the same seed
+                        // replays the same episode on a live replica.
+                        match result {
+                            Err(e) if attempt < EPISODE_ATTEMPTS && session_lost(&e) => {
+                                eprintln!("episode {i}: {e:#}; starting it again");
+                                attempt += 1;
+                            }
+                            other => break other.and_then(|r| line(&r)),
+                        }
+                    };
                     let failed = result.is_err();
                     if tx.send((i, result)).await.is_err() || failed {
                         next.store(episodes, Ordering::Relaxed);
@@ -321,9 +374,16 @@ fn over_grpc(
     })
 }
 
+/// Whether an episode failed because its session is gone (its replica went away, or it
+/// expired) or a call to it broke on the way, so that starting it again is the cure.
+fn session_lost(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<ClientError>()
+        .is_some_and(|c| matches!(c.code(), tonic::Code::NotFound | tonic::Code::Unavailable))
+}
+
 /// Plays episode i over gRPC and builds its record from the server's trajectory.
 async fn remote_episode(
-    client: &mut pb::environment_client::EnvironmentClient<tonic::transport::Channel>,
+    client: &Client,
     world: &World,
     options: &EpisodeOptions,
     policy: &mut dyn medgym_agents::Policy,
@@ -343,8 +403,7 @@ async fn remote_episode(
             options: Some(convert::options_to_pb(options)),
         })
         .await
-        .context("Reset")?
-        .into_inner();
+        .context("Reset")?;
     let session_id = reset.session_id;
     let first = observation(reset.observation.unwrap_or_default());
     let info = info(reset.info.unwrap_or_default());
@@ -360,8 +419,7 @@ async fn remote_episode(
                 request_id: format!("{step}"),
             })
             .await
-            .context("Step")?
-            .into_inner();
+            .context("Step")?;
         last = observation(response.observation.unwrap_or_default());
         if response.terminated || response.truncated {
             ended = true;
@@ -372,13 +430,10 @@ async fn remote_episode(
         bail!("the episode of seed {seed} did not end within the turn limit");
     }
     let trajectory = client
-        .get_trajectory(pb::GetTrajectoryRequest {
-            session_id: session_id.clone(),
-        })
+        .trajectory(&session_id)
         .await
-        .context("GetTrajectory")?
-        .into_inner();
-    let _ = client.close(pb::CloseRequest { session_id }).await;
+        .context("GetTrajectory")?;
+    let _ = client.close(&session_id).await;
     let trajectory = trajectory_from_pb(trajectory, world, options)?;
     EpisodeRecord::from_trajectory(&trajectory)
         .context("the server's trajectory has not ended or lacks its truth")
@@ -386,7 +441,7 @@ async fn remote_episode(
 
 // --- wire → environment conversions (the inverse of medgym_server::convert) -----------------
 
-fn observation(o: pb::Observation) -> env::Observation {
+pub(crate) fn observation(o: pb::Observation) -> env::Observation {
     let feedback = o.feedback.unwrap_or_default();
     env::Observation {
         text: o.text,
@@ -402,7 +457,9 @@ fn observation(o: pb::Observation) -> env::Observation {
     }
 }
 
-fn info(i: pb::Info) -> env::Info {
+pub(crate) fn info(i: pb::Info) -> env::Info {
+    // The noise record is revealed with the truth, once the episode has ended.
+    let ended = i.truth.is_some();
     env::Info {
         task_id: i.task_id,
         domain: i.domain,
@@ -426,6 +483,19 @@ fn info(i: pb::Info) -> env::Info {
             "budget" => Some("budget"),
             _ => None,
         },
+        noise_events: ended.then(|| {
+            i.noise_events
+                .into_iter()
+                .filter_map(|e| {
+                    Some(env::NoiseEvent {
+                        kind: env::NoiseKind::from_name(&e.kind)?,
+                        turn: e.turn,
+                        finding: (!e.finding_id.is_empty()).then_some(e.finding_id),
+                        detail: e.detail,
+                    })
+                })
+                .collect()
+        }),
     }
 }
 

@@ -598,3 +598,158 @@ async fn spec_and_task_listing() {
     assert_eq!(err.code(), Code::InvalidArgument);
     server.stop().await;
 }
+
+/// Plays one noisy episode of a task over the wire and returns the noise record of its last
+/// response, checking that no response before the end carries any: not a step's info, not the
+/// trajectory.
+async fn noise_over_the_wire(
+    c: &mut EnvironmentClient<Channel>,
+    task: &str,
+    seed: u64,
+    preset: &str,
+) -> Vec<pb::NoiseEvent> {
+    let r = c
+        .reset(pb::ResetRequest {
+            task_id: task.into(),
+            seed: Some(seed),
+            options: Some(pb::EpisodeOptions {
+                noise: Some(pb::NoiseConfig {
+                    preset: preset.into(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await
+        .expect("reset")
+        .into_inner();
+    assert!(r.info.expect("info").noise_events.is_empty());
+    let sid = r.session_id;
+    let trajectory = |c: &mut EnvironmentClient<Channel>| {
+        let mut c = c.clone();
+        let sid = sid.clone();
+        async move {
+            c.get_trajectory(pb::GetTrajectoryRequest { session_id: sid })
+                .await
+                .expect("trajectory")
+                .into_inner()
+        }
+    };
+    // Questions about common complaints and their details, then exams: turns for the one-shot
+    // kinds (armed at turns 1-7) to fire on.
+    let mut steps: Vec<pb::StepRequest> = [
+        "What brings you in today?",
+        "Do you have any pain?",
+        "Where exactly is it?",
+        "How bad is it, 1 to 10?",
+        "When did it start?",
+        "Have you had a fever?",
+        "Any nausea or vomiting?",
+        "Have you been coughing?",
+    ]
+    .iter()
+    .map(|q| ask(&sid, q))
+    .collect();
+    steps.extend(["vital_signs", "cbc", "bmp"].iter().map(|e| exam(&sid, e)));
+    for s in steps {
+        let s = c.step(s).await.expect("step").into_inner();
+        assert!(!s.terminated && !s.truncated);
+        assert!(
+            s.info.expect("info").noise_events.is_empty(),
+            "noise leaked mid-episode"
+        );
+        assert!(trajectory(c).await.noise_events.is_empty());
+    }
+    let s = c
+        .step(diagnose(&sid, "not a disease"))
+        .await
+        .expect("step")
+        .into_inner();
+    assert!(s.terminated);
+    let events = s.info.expect("info").noise_events;
+    let t = trajectory(c).await;
+    assert_eq!(
+        t.noise_events, events,
+        "the trajectory carries the same record"
+    );
+    let last = t.steps.last().and_then(|s| s.response.as_ref());
+    assert_eq!(
+        last.and_then(|r| r.info.as_ref()).map(|i| &i.noise_events),
+        Some(&events)
+    );
+    assert!(
+        t.steps[..t.steps.len() - 1].iter().all(|s| s
+            .response
+            .as_ref()
+            .and_then(|r| r.info.as_ref())
+            .is_none_or(|i| i.noise_events.is_empty())),
+        "only the last step's info carries the noise"
+    );
+    events
+}
+
+#[tokio::test]
+async fn the_noise_record_is_revealed_only_once_the_episode_ended() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(medgym_server::Config {
+        trajectory_dir: Some(dir.path().to_path_buf()),
+        ..Default::default()
+    })
+    .await;
+    let mut c = server.client().await;
+    // An authored common disease: its cases carry sites, onsets and severities to distort.
+    let knowledge = Knowledge::embedded().expect("knowledge");
+    let task = knowledge
+        .cases
+        .iter()
+        .find(|c| !c.disease.contains(':'))
+        .expect("a common-disease case")
+        .id
+        .clone();
+
+    for seed in 0..3 {
+        let none = noise_over_the_wire(&mut c, &task, seed, "none").await;
+        assert!(none.is_empty(), "noise none fired: {none:?}");
+    }
+    let mut hard = Vec::new();
+    let mut seed = 0;
+    while hard.is_empty() && seed < 20 {
+        hard = noise_over_the_wire(&mut c, &task, seed, "hard").await;
+        seed += 1;
+    }
+    assert!(!hard.is_empty(), "hard noise fired for none of 20 seeds");
+    let again = noise_over_the_wire(&mut c, &task, seed - 1, "hard").await;
+    assert_eq!(again, hard, "the same seed gives the same noise");
+    for e in &hard {
+        assert!(medgym_env::NOISE_TYPES.contains(&e.kind.as_str()), "{e:?}");
+        assert!(e.turn >= 1, "{e:?}");
+    }
+    server.stop().await;
+
+    // The trajectory files hold the same record as the wire, in the same order.
+    let records = medgym_sink::read_all(dir.path()).expect("trajectory files parse");
+    let written: Vec<(String, u32, Option<String>, String)> = records
+        .iter()
+        .rev()
+        .find(|r| r.seed == seed - 1 && !r.noise_events.is_empty())
+        .expect("the noisy episode was written")
+        .noise_events
+        .iter()
+        .map(|e| (e.kind.clone(), e.turn, e.finding.clone(), e.detail.clone()))
+        .collect();
+    let wire: Vec<(String, u32, Option<String>, String)> = hard
+        .iter()
+        .map(|e| {
+            let finding = (!e.finding_id.is_empty()).then(|| e.finding_id.clone());
+            (e.kind.clone(), e.turn, finding, e.detail.clone())
+        })
+        .collect();
+    assert_eq!(written, wire);
+    assert!(
+        records
+            .iter()
+            .filter(|r| r.options.noise.preset == "none")
+            .all(|r| r.noise_events.is_empty())
+    );
+}

@@ -82,6 +82,19 @@ pub struct Knowledge {
     disease_by_name: HashMap<String, u32>,
     /// (domain, split) → tasks, with "" standing for any; sampled resets look here.
     tasks_by: HashMap<(String, String), Vec<TaskIdx>>,
+    /// Per case, resolved once at load so that a step never hashes an id: its findings in
+    /// `case.findings` order, its pertinent negatives, its disease.
+    case_idx: Vec<CaseIdx>,
+}
+
+/// A case's references as indices.
+#[derive(Debug, Clone, Default)]
+struct CaseIdx {
+    /// Parallel to `case.findings` (`FindingIdx::MAX` for an unknown id, which validation
+    /// rejects).
+    findings: Box<[FindingIdx]>,
+    negatives: Box<[FindingIdx]>,
+    disease: u32,
 }
 
 macro_rules! embedded {
@@ -249,6 +262,7 @@ impl Knowledge {
             task_by_id,
             disease_by_name,
             tasks_by: HashMap::new(),
+            case_idx: Vec::new(),
         };
         let mut knowledge = knowledge;
         let mut tasks_by: HashMap<(String, String), Vec<TaskIdx>> = HashMap::new();
@@ -270,6 +284,27 @@ impl Knowledge {
             }
         }
         knowledge.tasks_by = tasks_by;
+        knowledge.case_idx = knowledge
+            .cases
+            .iter()
+            .map(|c| CaseIdx {
+                findings: c
+                    .findings
+                    .iter()
+                    .map(|cf| {
+                        knowledge
+                            .finding_idx(&cf.finding)
+                            .unwrap_or(FindingIdx::MAX)
+                    })
+                    .collect(),
+                negatives: c
+                    .negatives
+                    .iter()
+                    .filter_map(|n| knowledge.finding_idx(n))
+                    .collect(),
+                disease: knowledge.disease_idx(&c.disease).unwrap_or(u32::MAX),
+            })
+            .collect();
         problems.extend(knowledge.check());
         if problems.is_empty() {
             Ok(knowledge)
@@ -316,7 +351,28 @@ impl Knowledge {
 
     /// The domain of a task.
     pub fn domain_of(&self, idx: TaskIdx) -> &str {
-        &self.disease_of(self.case(idx)).domain
+        &self.task_disease(idx).domain
+    }
+
+    /// The findings of a task's case as indices, parallel to `case.findings`.
+    pub fn case_findings(&self, idx: TaskIdx) -> &[FindingIdx] {
+        &self.case_idx[idx as usize].findings
+    }
+
+    /// The pertinent negatives of a task's case as indices.
+    pub fn case_negatives(&self, idx: TaskIdx) -> &[FindingIdx] {
+        &self.case_idx[idx as usize].negatives
+    }
+
+    /// The index of a task's disease.
+    pub fn task_disease_idx(&self, idx: TaskIdx) -> u32 {
+        self.case_idx[idx as usize].disease
+    }
+
+    /// The disease of a task, without looking its id up.
+    pub fn task_disease(&self, idx: TaskIdx) -> &Disease {
+        // Validated at load: every case names a known disease.
+        &self.diseases[self.task_disease_idx(idx) as usize]
     }
 
     /// Resolves a free-text disease name, synonym, ICD-10-CM code or ORPHA/OMIM id to a disease.
@@ -618,6 +674,29 @@ mod tests {
             })
         });
         assert!(matches!(typo, Err(ClinicError::Parse { .. })));
+    }
+
+    #[test]
+    fn interned_case_indices_agree_with_id_lookups() {
+        let k = Knowledge::embedded().expect("embedded knowledge is valid");
+        for (t, c) in k.cases.iter().enumerate() {
+            let t = t as TaskIdx;
+            let by_id: Vec<Option<FindingIdx>> = c
+                .findings
+                .iter()
+                .map(|cf| k.finding_idx(&cf.finding))
+                .collect();
+            let interned: Vec<Option<FindingIdx>> =
+                k.case_findings(t).iter().map(|&f| Some(f)).collect();
+            assert_eq!(interned, by_id, "{}", c.id);
+            let negatives: Vec<FindingIdx> = c
+                .negatives
+                .iter()
+                .filter_map(|n| k.finding_idx(n))
+                .collect();
+            assert_eq!(k.case_negatives(t), &negatives[..], "{}", c.id);
+            assert_eq!(k.task_disease(t).id, k.disease_of(c).id);
+        }
     }
 
     #[test]

@@ -109,6 +109,9 @@ pub struct Info {
     pub totals: Option<Totals>,
     /// "max_turns" or "budget" when truncated.
     pub truncation_reason: Option<&'static str>,
+    /// The noise that fired (as [`Env::noise_events`]), once the episode has ended: hidden
+    /// state until then, like the truth.
+    pub noise_events: Option<Vec<NoiseEvent>>,
 }
 
 /// The result of a step.
@@ -171,6 +174,13 @@ pub struct Trajectory {
     pub truth_rank: Option<u32>,
 }
 
+impl Trajectory {
+    /// The noise that fired, once the episode has ended (carried by the last step's info).
+    pub fn noise_events(&self) -> Option<&[NoiseEvent]> {
+        self.steps.last()?.outcome.info.noise_events.as_deref()
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Status {
     Running,
@@ -195,13 +205,28 @@ struct Episode {
     /// The last understood question, for follow-ups ("when did it start?").
     topic: Question,
     exams: Vec<ExamIdx>,
+    /// Parallel to `exams`: the step that first reported each, for repeats.
+    exam_steps: Vec<usize>,
     /// Findings revealed so far, for information-gain shaping.
     revealed: Vec<FindingIdx>,
     status: Status,
     correct: bool,
     truth_rank: Option<u32>,
     initial: Observation,
-    steps: Vec<StepRecord>,
+    steps: Vec<Recorded>,
+}
+
+/// A step as the episode keeps it until a trajectory is asked for. The info of every step
+/// but an ending one is the reset info, so it is not copied per step; `Env::trajectory`
+/// rebuilds the full `StepRecord`s.
+#[derive(Debug)]
+struct Recorded {
+    action: Action,
+    observation: Observation,
+    reward: f64,
+    terms: [f64; reward::TERMS.len()],
+    terminated: bool,
+    truncated: bool,
 }
 
 /// A gymnasium-style environment holding at most one episode at a time.
@@ -258,11 +283,12 @@ impl Env {
             .unwrap_or_else(|| format!("{}-{:016x}", case.id, args.seed));
         // Noise has its own stream of (seed, task), apart from the exam-value draws: a GRPO
         // group sharing a seed sees the same noise whatever its members do.
-        let patient = Patient::new(
+        let mut patient = Patient::new(
             args.options.persona(),
             args.options.noise_levels(),
             mix(mix(args.seed, fnv(&case.id)), NOISE_STREAM),
         );
+        patient.know_case(k, task);
         let initial = Observation {
             text: patient.presenting_complaint(case),
             turn: 0,
@@ -293,6 +319,7 @@ impl Env {
                 attribute: Attribute::Presence,
             },
             exams: Vec::new(),
+            exam_steps: Vec::new(),
             revealed: Vec::new(),
             status: Status::Running,
             correct: false,
@@ -317,9 +344,13 @@ impl Env {
         let w = ep.options.reward.clone();
         reward.turn(&w);
 
+        let from_text;
         let parsed = match &action {
-            Action::Text(t) => action::parse_text(t).map_err(|e| e.to_string()),
-            other => Ok(other.clone()),
+            Action::Text(t) => {
+                from_text = action::parse_text(t).map_err(|e| e.to_string());
+                from_text.as_ref().map_err(Clone::clone)
+            }
+            other => Ok(other),
         };
         let mut obs = Observation {
             text: String::new(),
@@ -355,20 +386,26 @@ impl Env {
         obs.cost_usd = ep.cost_usd;
         obs.discomfort = ep.discomfort;
         ep.total_reward += reward.total();
-        let outcome = StepOutcome {
+        let mut terms = [0.0; reward::TERMS.len()];
+        for (t, (_, v)) in terms.iter_mut().zip(reward.components()) {
+            *t = v;
+        }
+        ep.steps.push(Recorded {
+            action,
+            observation: obs.clone(),
+            reward: reward.total(),
+            terms,
+            terminated: ep.status == Status::Terminated,
+            truncated: matches!(ep.status, Status::Truncated(_)),
+        });
+        Ok(StepOutcome {
             observation: obs,
             reward: reward.total(),
             reward_components: reward.components().collect(),
             terminated: ep.status == Status::Terminated,
             truncated: matches!(ep.status, Status::Truncated(_)),
             info: self.info(),
-        };
-        let ep = self.episode.as_mut().ok_or(EnvError::NoEpisode)?;
-        ep.steps.push(StepRecord {
-            action,
-            outcome: outcome.clone(),
-        });
-        Ok(outcome)
+        })
     }
 
     /// Whether the current episode has ended (true when there is none).
@@ -390,12 +427,13 @@ impl Env {
                 truth: None,
                 totals: None,
                 truncation_reason: None,
+                noise_events: None,
             };
         };
         let k = &self.world.knowledge;
         let case = k.case(ep.task);
         let ended = ep.status != Status::Running;
-        let disease = k.disease_of(case);
+        let disease = k.task_disease(ep.task);
         Info {
             task_id: case.id.clone(),
             domain: disease.domain.clone(),
@@ -418,6 +456,7 @@ impl Env {
                 Status::Truncated(r) => Some(r),
                 _ => None,
             },
+            noise_events: ended.then(|| ep.patient.events().to_vec()),
         }
     }
 
@@ -434,20 +473,44 @@ impl Env {
         let k = &self.world.knowledge;
         let case = k.case(ep.task);
         let mut info = self.info();
-        // Reset information only: the truth travels in `case` and the last step.
+        // Reset information only: the truth travels in `case` and the last step, the noise in
+        // the last step.
         info.truth = None;
         info.totals = None;
         info.truncation_reason = None;
+        info.noise_events = None;
         let ended = ep.status != Status::Running;
+        // Only the step that ended the episode (the last) saw more than the reset info.
+        let last_info = ended.then(|| self.info());
+        let last = ep.steps.len().wrapping_sub(1);
+        let steps = ep
+            .steps
+            .iter()
+            .enumerate()
+            .map(|(i, r)| StepRecord {
+                action: r.action.clone(),
+                outcome: StepOutcome {
+                    observation: r.observation.clone(),
+                    reward: r.reward,
+                    reward_components: reward::TERMS.iter().copied().zip(r.terms).collect(),
+                    terminated: r.terminated,
+                    truncated: r.truncated,
+                    info: match &last_info {
+                        Some(full) if i == last => full.clone(),
+                        _ => info.clone(),
+                    },
+                },
+            })
+            .collect();
         Some(Trajectory {
             episode_id: ep.episode_id.clone(),
             info,
             initial_observation: ep.initial.clone(),
-            steps: ep.steps.clone(),
+            steps,
             options: ep.options.clone(),
             truth_rank: ep.truth_rank,
             case: ended.then(|| {
-                let disease = k.disease_of(case);
+                let disease = k.task_disease(ep.task);
                 CaseSummary {
                     diagnosis_name: disease.name.clone(),
                     diagnosis_code: disease.icd10.clone().unwrap_or_default(),
@@ -472,7 +535,7 @@ impl Episode {
     fn apply(
         &mut self,
         world: &World,
-        action: Action,
+        action: &Action,
         reward: &mut Reward,
         obs: &mut Observation,
     ) -> Result<(), String> {
@@ -482,7 +545,7 @@ impl Episode {
         match action {
             Action::Text(_) => Err("nested text action".into()),
             Action::Ask(ask) => {
-                let mut question = world.lexicon.understand(&ask.question);
+                let mut question = world.understand(&ask.question);
                 if let Some(id) = ask.finding_id.as_deref().filter(|s| !s.is_empty()) {
                     let fi = k
                         .finding_idx(id)
@@ -535,7 +598,7 @@ impl Episode {
                 let e = k.exam(xi);
                 self.cost_usd += e.cost_usd;
                 self.discomfort += u32::from(e.discomfort);
-                let domain = &k.disease_of(case).domain;
+                let domain = &k.task_disease(self.task).domain;
                 let reference = (
                     world.reference_usd(domain),
                     world.reference_discomfort(domain),
@@ -546,11 +609,11 @@ impl Episode {
                     reward.repeat(&w);
                     obs.feedback.message = "this exam was already done".into();
                     // Same report as the first time: a repeat is not a fresh draw.
-                    let first = self.steps.iter().find_map(|s| {
-                        (s.outcome.observation.feedback.valid && exam_of(k, &s.action) == Some(xi))
-                            .then(|| s.outcome.observation.clone())
-                    });
-                    first.map(|o| (o.text, o.revealed_findings))
+                    let first = self.exams.iter().position(|&x| x == xi);
+                    first.map(|i| {
+                        let o = &self.steps[self.exam_steps[i]].observation;
+                        (o.text.clone(), o.revealed_findings.clone())
+                    })
                 } else {
                     None
                 };
@@ -571,6 +634,8 @@ impl Episode {
                 };
                 if !repeated {
                     self.exams.push(xi);
+                    // This step is recorded once `apply` returns, at this index.
+                    self.exam_steps.push(self.steps.len());
                 }
                 obs.text = text;
                 obs.revealed_findings = revealed;
@@ -617,7 +682,7 @@ impl Episode {
                 if primary.trim().is_empty() {
                     return Err("a diagnosis needs a primary name or a differential".into());
                 }
-                let truth = k.disease_of(case);
+                let truth = k.task_disease(self.task);
                 let mut given = k.resolve_diagnosis(&primary);
                 let icd = medgym_clinic::icd::Index::embedded();
                 if given.code.is_none() {
@@ -672,7 +737,7 @@ impl Episode {
 
                 // Exams that could show a finding of the truth or of an alternative considered.
                 let mut relevant: Vec<ExamIdx> =
-                    world.disease_exams[k.disease_idx(&truth.id).unwrap_or(0) as usize].clone();
+                    world.disease_exams[k.task_disease_idx(self.task) as usize].clone();
                 for e in &entries {
                     if let Some(d) = k.disease_idx(&e.key) {
                         relevant.extend_from_slice(&world.disease_exams[d as usize]);
@@ -705,7 +770,7 @@ impl Episode {
     /// Information-gain shaping: findings of the true disease revealed for the first time.
     fn gain(&mut self, world: &World, revealed: &[FindingIdx], reward: &mut Reward) {
         let k = &world.knowledge;
-        let truth = k.disease_idx(&k.case(self.task).disease).unwrap_or(0) as usize;
+        let truth = k.task_disease_idx(self.task) as usize;
         let mut new = 0;
         for &f in revealed {
             if !self.revealed.contains(&f) {
@@ -716,17 +781,6 @@ impl Episode {
             }
         }
         reward.information(&self.options.reward, new);
-    }
-}
-
-fn exam_of(k: &medgym_clinic::Knowledge, action: &Action) -> Option<ExamIdx> {
-    let a = match action {
-        Action::Text(t) => action::parse_text(t).ok()?,
-        other => other.clone(),
-    };
-    match a {
-        Action::Exam(e) => k.exam_idx(e.exam_id.trim()),
-        _ => None,
     }
 }
 

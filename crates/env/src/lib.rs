@@ -19,6 +19,7 @@
 
 mod action;
 mod episode;
+mod memo;
 mod options;
 pub mod record;
 pub mod reward;

@@ -48,6 +48,24 @@ pub struct EpisodeRecord {
     pub outcome: Outcome,
     /// The hidden case (teacher signal); present once the episode has ended.
     pub case: Option<CaseRecord>,
+    /// The patient and examiner noise that fired, in order (empty with noise `none`). Hidden
+    /// while the episode ran; records written before it existed read as empty.
+    #[serde(default)]
+    pub noise_events: Vec<NoiseEventRecord>,
+}
+
+/// One piece of noise that fired.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct NoiseEventRecord {
+    /// The noise type, one of the `NoiseConfig` type names ("body_part_swap", ...,
+    /// "exam_false_positive").
+    pub kind: String,
+    /// The turn it fired on.
+    pub turn: u32,
+    /// The finding it concerned (id), if one.
+    pub finding: Option<String>,
+    /// What changed, in words ("chest → upper abdomen").
+    pub detail: String,
 }
 
 /// One chat message.
@@ -355,6 +373,17 @@ impl EpisodeRecord {
                     })
                     .collect(),
             }),
+            noise_events: t
+                .noise_events()
+                .unwrap_or_default()
+                .iter()
+                .map(|e| NoiseEventRecord {
+                    kind: e.kind.name().into(),
+                    turn: e.turn,
+                    finding: e.finding.clone(),
+                    detail: e.detail.clone(),
+                })
+                .collect(),
         })
     }
 

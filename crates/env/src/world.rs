@@ -5,7 +5,9 @@ use std::fmt;
 use std::sync::Arc;
 
 use medgym_clinic::{ExamIdx, FindingIdx, FindingKind, Knowledge};
-use medgym_patient::Lexicon;
+use medgym_patient::{Lexicon, Question};
+
+use crate::memo::UnderstandMemo;
 
 /// The smallest reference work-up, so a domain of symptom-only diseases does not make every
 /// dollar enormous.
@@ -54,6 +56,8 @@ pub struct World {
     /// Per domain: the mean price and discomfort of its cases' key work-up, the units of the
     /// cost term.
     pub(crate) reference: HashMap<String, (f64, f64)>,
+    /// Questions already understood, by their text.
+    understood: UnderstandMemo,
 }
 
 impl fmt::Debug for World {
@@ -179,7 +183,14 @@ impl World {
             disease_exams,
             key_exams,
             reference,
+            understood: UnderstandMemo::new(),
         }
+    }
+
+    /// What the lexicon understands of a question ([`Lexicon::understand`]), remembered for
+    /// questions asked before.
+    pub fn understand(&self, question: &str) -> Question {
+        self.understood.understand(&self.lexicon, question)
     }
 
     /// The money that counts as one unit of cost in a domain: the mean price of its cases' key

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 
+use medgym_env::record::{EpisodeRecord, NoiseEventRecord};
 use medgym_env::{
     Action, Ask, Diagnose, Env, EpisodeOptions, Exam, NOISE_PRESETS, NoiseKind, NoiseLevels,
     PERSONAS, ResetArgs, World,
@@ -277,5 +278,71 @@ fn no_noise_fires_without_noise() {
             let (_, events) = play(task, i as u64, &options("none", persona));
             assert!(events.is_empty(), "{task} {persona}: {events:?}");
         }
+    }
+}
+
+/// The noise record of one played episode as a trajectory file holds it, checking on the way
+/// that it is in no step's info before the last one.
+fn recorded_noise(task: &str, seed: u64, preset: &str) -> Vec<NoiseEventRecord> {
+    let mut env = Env::new(world());
+    env.reset(ResetArgs {
+        task_id: Some(task.into()),
+        seed,
+        options: options(preset, "neutral"),
+        ..Default::default()
+    })
+    .expect("reset");
+    let actions = script(task);
+    let last = actions.len() - 1;
+    for (i, a) in actions.into_iter().enumerate() {
+        let s = env.step(a).expect("step");
+        let t = env.trajectory().expect("trajectory");
+        if i < last {
+            assert!(
+                !s.terminated && !s.truncated,
+                "the script ends with its diagnosis"
+            );
+            assert!(
+                s.info.noise_events.is_none(),
+                "turn {i}: noise leaked in info"
+            );
+            assert!(
+                t.noise_events().is_none(),
+                "turn {i}: noise leaked in the trajectory"
+            );
+            assert!(EpisodeRecord::from_trajectory(&t).is_none());
+        } else {
+            assert!(s.terminated);
+            assert_eq!(s.info.noise_events, env.noise_events());
+            assert_eq!(t.noise_events(), env.noise_events().as_deref());
+        }
+    }
+    let record = EpisodeRecord::from_trajectory(&env.trajectory().expect("trajectory"))
+        .expect("the episode ended");
+    let line = serde_json::to_string(&record).expect("json");
+    let back: EpisodeRecord = serde_json::from_str(&line).expect("parse");
+    assert_eq!(back, record);
+    record.noise_events
+}
+
+#[test]
+fn the_trajectory_record_holds_the_noise_once_the_episode_ended() {
+    let tasks = common_tasks();
+    for (i, task) in tasks.iter().step_by(97).take(5).enumerate() {
+        assert!(recorded_noise(task, i as u64, "none").is_empty(), "{task}");
+    }
+    let task = &tasks[3];
+    let (seed, events) = (0..50u64)
+        .map(|s| (s, recorded_noise(task, s, "hard")))
+        .find(|(_, e)| !e.is_empty())
+        .expect("hard noise fires for some seed");
+    assert_eq!(
+        recorded_noise(task, seed, "hard"),
+        events,
+        "same seed, same record"
+    );
+    for e in &events {
+        assert!(NoiseKind::from_name(&e.kind).is_some(), "{e:?}");
+        assert!((1..=15).contains(&e.turn), "{e:?}");
     }
 }

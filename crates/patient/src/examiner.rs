@@ -63,10 +63,13 @@ impl Patient {
     ) -> Report {
         let e = k.exam(exam);
         let mut lines: Vec<Line> = Vec::new();
-        let present: Vec<(FindingIdx, &medgym_clinic::CaseFinding)> = case
-            .findings
+        let present: Vec<(FindingIdx, &medgym_clinic::CaseFinding)> = self
+            .known(k, case)
+            .0
             .iter()
-            .filter_map(|cf| k.finding_idx(&cf.finding).map(|f| (f, cf)))
+            .zip(&case.findings)
+            .filter(|&(&f, _)| f != FindingIdx::MAX)
+            .map(|(&f, cf)| (f, cf))
             .collect();
         let mut varied = 0;
         for a in &e.analytes {

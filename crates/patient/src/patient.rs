@@ -2,7 +2,7 @@
 
 use medgym_clinic::text::normalize;
 use medgym_clinic::{
-    Case, CaseFinding, FindingIdx, FindingKind, Knowledge, Setting, Severity, Sex,
+    Case, CaseFinding, FindingIdx, FindingKind, Knowledge, Setting, Severity, Sex, TaskIdx,
 };
 
 use crate::lexicon::{Attribute, Lexicon, Question};
@@ -116,6 +116,33 @@ impl Patient {
         Self::new(Persona::Neutral, NoiseLevels::NONE, 0)
     }
 
+    /// Takes the case's findings as the indices interned at load, so that no answer or
+    /// report looks a finding up by id (without this, the first one does, once).
+    pub fn know_case(&mut self, knowledge: &Knowledge, task: TaskIdx) {
+        self.known = Some((
+            knowledge.case_findings(task).to_vec(),
+            knowledge.case_negatives(task).to_vec(),
+        ));
+    }
+
+    /// The case's findings as indices (parallel to `case.findings`, `FindingIdx::MAX` for an
+    /// unknown id) and its pertinent negatives, looked up on first use.
+    pub(crate) fn known(&mut self, k: &Knowledge, case: &Case) -> (&[FindingIdx], &[FindingIdx]) {
+        let (present, negatives) = self.known.get_or_insert_with(|| {
+            (
+                case.findings
+                    .iter()
+                    .map(|cf| k.finding_idx(&cf.finding).unwrap_or(FindingIdx::MAX))
+                    .collect(),
+                case.negatives
+                    .iter()
+                    .filter_map(|n| k.finding_idx(n))
+                    .collect(),
+            )
+        });
+        (present, negatives)
+    }
+
     /// The persona.
     pub fn persona(&self) -> Persona {
         self.persona
@@ -220,18 +247,7 @@ impl Patient {
             return out;
         }
         self.answers += 1;
-        if self.known.is_none() {
-            self.known = Some((
-                case.findings
-                    .iter()
-                    .map(|cf| k.finding_idx(&cf.finding).unwrap_or(FindingIdx::MAX))
-                    .collect(),
-                case.negatives
-                    .iter()
-                    .filter_map(|n| k.finding_idx(n))
-                    .collect(),
-            ));
-        }
+        self.known(k, case);
         if self.unsaid.is_none() {
             let d = k.disease_of(case);
             self.unsaid = Some(
@@ -317,7 +333,7 @@ impl Patient {
             let variants = question.variants.get(j).map_or(&[][..], Vec::as_slice);
             let Some((mut shown, source, cf)) = self.belief(k, case, fi, variants) else {
                 out.denied.push(fi);
-                let pertinent = case.negatives.iter().any(|n| k.finding_idx(n) == Some(fi));
+                let pertinent = self.known(k, case).1.contains(&fi);
                 parts.push(persona.no(&self.lay(k, fi), pertinent, v));
                 continue;
             };
@@ -569,12 +585,8 @@ impl Patient {
             return Mistake::Omitted;
         }
         if self.ready(NoiseKind::SymptomConfusion, turn) {
-            let present = |f: FindingIdx| {
-                case.findings
-                    .iter()
-                    .any(|cf| k.finding_idx(&cf.finding) == Some(f))
-                    || case.negatives.iter().any(|n| k.finding_idx(n) == Some(f))
-            };
+            let (present, negatives) = self.known(k, case);
+            let present = |f: FindingIdx| present.contains(&f) || negatives.contains(&f);
             let options: Vec<FindingIdx> = k
                 .noise
                 .confusions
@@ -730,10 +742,12 @@ impl Patient {
                 .map(|n| normalize(n))
                 .filter(|n| !n.is_empty())
                 .collect();
-            let present: Vec<FindingIdx> = case
-                .findings
+            let present: Vec<FindingIdx> = self
+                .known(k, case)
+                .0
                 .iter()
-                .filter_map(|cf| k.finding_idx(&cf.finding))
+                .copied()
+                .filter(|&f| f != FindingIdx::MAX)
                 .collect();
             l.lay_diseases
                 .iter()

@@ -213,7 +213,21 @@ pub fn info(i: env::Info) -> pb::Info {
         }),
         autoreset: false,
         truncation_reason: i.truncation_reason.unwrap_or_default().to_string(),
+        noise_events: noise_events(i.noise_events.as_deref().unwrap_or_default()),
     }
+}
+
+/// The wire form of the noise record (the environment reveals it only once the episode ended).
+pub fn noise_events(events: &[env::NoiseEvent]) -> Vec<pb::NoiseEvent> {
+    events
+        .iter()
+        .map(|e| pb::NoiseEvent {
+            kind: e.kind.name().to_string(),
+            turn: e.turn,
+            finding_id: e.finding.clone().unwrap_or_default(),
+            detail: e.detail.clone(),
+        })
+        .collect()
 }
 
 /// The wire form of a step outcome.
@@ -234,6 +248,7 @@ pub fn step(o: env::StepOutcome) -> pb::StepResponse {
 
 /// The wire form of a trajectory.
 pub fn trajectory(t: env::Trajectory) -> pb::Trajectory {
+    let noise = noise_events(t.noise_events().unwrap_or_default());
     pb::Trajectory {
         episode_id: t.episode_id,
         task_id: t.info.task_id.clone(),
@@ -262,5 +277,6 @@ pub fn trajectory(t: env::Trajectory) -> pb::Trajectory {
         }),
         initial_observation: Some(observation(t.initial_observation)),
         info: Some(info(t.info)),
+        noise_events: noise,
     }
 }

@@ -9,11 +9,15 @@
 //! binary passes a signal.
 
 pub mod auth;
+pub mod clients;
 pub mod convert;
 mod error;
+pub mod harness;
 pub mod metrics;
+pub mod replica;
 mod service;
 mod sessions;
+pub mod tls;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -35,6 +39,10 @@ pub use sessions::{Session, Sessions};
 pub struct Config {
     /// Maximum live sessions.
     pub max_sessions: usize,
+    /// Maximum live sessions of one client: its bearer token when authentication is on, else
+    /// its peer IP address. The default lets one trainer fill the server; lower it when
+    /// several share one.
+    pub max_sessions_per_client: usize,
     /// Idle seconds before a session is closed.
     pub session_ttl_seconds: u64,
     /// Maximum bytes of any text in an action.
@@ -52,6 +60,16 @@ pub struct Config {
     /// SIGHUP. Health checks stay open for probes; every other service requires a token.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub auth_token_file: Option<std::path::PathBuf>,
+    /// This server's name among replicas, the prefix of its session ids: 1 to 63 of a-z, 0-9,
+    /// - (a DNS label, so a pod name fits). None: 8 random hex characters per process.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replica_id: Option<String>,
+    /// PEM certificate chain for TLS on the gRPC port (with `tls_key`; none: plaintext).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// PEM private key of `tls_cert`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_key: Option<std::path::PathBuf>,
 }
 
 impl Config {
@@ -59,11 +77,28 @@ impl Config {
     pub fn from_toml(text: &str) -> Result<Self, ServerError> {
         let config: Config =
             toml::from_str(text).map_err(|e| ServerError::Config(e.to_string()))?;
-        config
-            .default_options
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks what the types do not: episode options, the replica id, TLS files in pairs.
+    /// [`run`] calls it, so flags that override the file are checked too.
+    pub fn validate(&self) -> Result<(), ServerError> {
+        self.default_options
             .validate()
             .map_err(|e| ServerError::Config(e.to_string()))?;
-        Ok(config)
+        if let Some(name) = &self.replica_id {
+            replica::validate_replica_id(name)?;
+        }
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(_), None) => Err(ServerError::Config(
+                "tls_cert is set without tls_key: TLS needs both (or neither)".into(),
+            )),
+            (None, Some(_)) => Err(ServerError::Config(
+                "tls_key is set without tls_cert: TLS needs both (or neither)".into(),
+            )),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -71,6 +106,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             max_sessions: 100_000,
+            max_sessions_per_client: 100_000,
             session_ttl_seconds: 600,
             max_text_bytes: 16 * 1024,
             max_message_bytes: 16 * 1024 * 1024,
@@ -78,6 +114,9 @@ impl Default for Config {
             trajectory_dir: None,
             trajectory_rotate_bytes: medgym_sink::DEFAULT_ROTATE_BYTES,
             auth_token_file: None,
+            replica_id: None,
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }
@@ -121,6 +160,12 @@ pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
+    config.validate()?;
+    // Read before anything is spawned, so a bad certificate stops the server at startup.
+    let tls = match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => Some(tls::server_config(cert, key)?),
+        _ => None,
+    };
     crate::metrics::handle();
     let max_message = config.max_message_bytes;
     let sink = match &config.trajectory_dir {
@@ -174,7 +219,12 @@ pub async fn run(
         .register_encoded_file_descriptor_set(medgym_proto::FILE_DESCRIPTOR_SET)
         .build_v1()?;
 
-    tracing::info!(addr = %listener.local_addr()?, "medgym serving");
+    tracing::info!(
+        addr = %listener.local_addr()?,
+        replica = service.sessions().replica(),
+        tls = tls.is_some(),
+        "medgym serving"
+    );
     let grpc_done = stopped(stop_rx.clone());
     let signal = async move {
         shutdown.await;
@@ -198,10 +248,15 @@ pub async fn run(
         None => Ok(r),
     };
     let environment = tonic::service::interceptor::InterceptedService::new(
-        EnvironmentServer::new(service).max_decoding_message_size(max_message),
+        error::CountErrors(EnvironmentServer::new(service).max_decoding_message_size(max_message)),
         check.clone(),
     );
-    let result = tonic::transport::Server::builder()
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = tls {
+        // Health and reflection share the port, so they are encrypted too.
+        builder = builder.tls_config(tls)?;
+    }
+    let result = builder
         .add_service(health_service)
         .add_service(tonic::service::interceptor::InterceptedService::new(
             reflection, check,
@@ -243,11 +298,17 @@ mod tests {
         assert_eq!(c.max_sessions, 7);
         assert_eq!(c.default_options.reward.cost, 0.3);
         assert_eq!(c.default_options.reward.diagnosis, 1.0);
+        let c = Config::from_toml("replica_id = \"medgym-7f9c-2\"").expect("replica id");
+        assert_eq!(c.replica_id.as_deref(), Some("medgym-7f9c-2"));
         for bad in [
             "max_sesions = 7",
             "max_sessions = -1",
             "[default_options.noise]\npreset = \"loud\"",
             "[default_options]\nbudget_usd = 0.0",
+            "replica_id = \"Pod_1\"",
+            "replica_id = \"\"",
+            "tls_cert = \"server.pem\"",
+            "tls_key = \"server.key\"",
         ] {
             assert!(
                 Config::from_toml(bad).is_err(),

@@ -13,6 +13,7 @@ use tokio::sync::mpsc;
 use tokio_stream::{Stream, StreamExt, wrappers::ReceiverStream};
 use tonic::{Request, Response, Status, Streaming};
 
+use crate::clients::Caller;
 use crate::sessions::{Session, Sessions};
 use crate::{Config, ServerError, convert, metrics as m};
 
@@ -27,19 +28,57 @@ pub struct Service {
     sessions: Arc<Sessions>,
     config: Arc<Config>,
     sink: Option<Arc<parking_lot::Mutex<TrajectoryWriter>>>,
+    step_metrics: Arc<StepMetrics>,
+}
+
+/// The step path's metric handles, resolved once: looking a labelled counter up in the
+/// registry (hashing its key) on every step cost more than incrementing it.
+#[derive(Debug)]
+struct StepMetrics {
+    /// By action kind, in the order of [`action_kind`].
+    steps: [metrics::Counter; 5],
+    latency: metrics::Histogram,
+}
+
+impl StepMetrics {
+    fn new() -> Self {
+        StepMetrics {
+            steps: ["ask", "exam", "search", "diagnose", "text"]
+                .map(|kind| metrics::counter!(m::STEPS, "action" => kind)),
+            latency: metrics::histogram!(m::STEP_LATENCY),
+        }
+    }
+}
+
+/// The index of an action's kind in [`StepMetrics::steps`].
+fn action_kind(action: &env::Action) -> usize {
+    match action {
+        env::Action::Ask(_) => 0,
+        env::Action::Exam(_) => 1,
+        env::Action::Search(_) => 2,
+        env::Action::Diagnose(_) => 3,
+        env::Action::Text(_) => 4,
+    }
 }
 
 impl Service {
-    /// A service over a world with the given limits and defaults.
+    /// A service over a world with the given limits and defaults, under `config.replica_id`
+    /// (checked by [`Config::validate`]) or else a random replica id.
     pub fn new(world: Arc<World>, config: Config) -> Self {
+        let mut sessions = Sessions::new(
+            config.max_sessions,
+            Duration::from_secs(config.session_ttl_seconds),
+        );
+        if let Some(replica) = &config.replica_id {
+            sessions = sessions.with_replica(replica.clone());
+        }
+        sessions = sessions.with_client_limit(config.max_sessions_per_client);
         Service {
             world,
-            sessions: Arc::new(Sessions::new(
-                config.max_sessions,
-                Duration::from_secs(config.session_ttl_seconds),
-            )),
+            sessions: Arc::new(sessions),
             config: Arc::new(config),
             sink: None,
+            step_metrics: Arc::new(StepMetrics::new()),
         }
     }
 
@@ -84,13 +123,26 @@ impl Service {
         }
     }
 
-    /// Starts an episode in a new session.
-    pub fn do_reset(&self, r: pb::ResetRequest) -> Result<pb::ResetResponse, ServerError> {
+    /// Who sent a request: keyed by bearer token when authentication is on.
+    fn caller<T>(&self, r: &Request<T>) -> Caller {
+        Caller::of(r, self.config.auth_token_file.is_some())
+    }
+
+    /// Starts an episode in a new session counted against the caller.
+    pub fn do_reset(
+        &self,
+        r: pb::ResetRequest,
+        caller: &Caller,
+    ) -> Result<pb::ResetResponse, ServerError> {
+        // A session the client no longer waits for would only hold a slot until the TTL.
+        caller.check_deadline()?;
         let mut args = self.reset_args(r);
         args.episode_id = Some(random_id());
         let mut env = Env::new(Arc::clone(&self.world));
         let (obs, info) = env.reset(args.clone())?;
-        let session_id = self.sessions.insert(Session::new(env, args))?;
+        let session_id = self
+            .sessions
+            .insert(Session::new(env, args).for_client(caller.client.clone()))?;
         metrics::counter!(m::RESETS).increment(1);
         Ok(pb::ResetResponse {
             session_id,
@@ -100,22 +152,20 @@ impl Service {
     }
 
     /// Steps a session; with `autoreset`, a step on an ended episode starts the next one.
+    /// A step whose deadline has passed once the session is ours (it may have queued behind
+    /// other steps of the same session) is refused without touching the episode.
     pub fn do_step(
         &self,
         r: pb::StepRequest,
         autoreset: bool,
+        caller: &Caller,
     ) -> Result<pb::StepResponse, ServerError> {
         let started = Instant::now();
         let action = convert::action(r.action, self.config.max_text_bytes)?;
-        let kind = match &action {
-            env::Action::Ask(_) => "ask",
-            env::Action::Exam(_) => "exam",
-            env::Action::Search(_) => "search",
-            env::Action::Diagnose(_) => "diagnose",
-            env::Action::Text(_) => "text",
-        };
+        let kind = action_kind(&action);
         let session = self.sessions.get(&r.session_id)?;
         let mut s = session.lock();
+        caller.check_deadline()?;
         s.last_used = Instant::now();
         if let Some(previous) = s.replay(&r.request_id) {
             return Ok(previous.clone());
@@ -151,8 +201,10 @@ impl Service {
         };
         s.remember(&r.request_id, &response);
         drop(s);
-        metrics::counter!(m::STEPS, "action" => kind).increment(1);
-        metrics::histogram!(m::STEP_LATENCY).record(started.elapsed().as_secs_f64());
+        self.step_metrics.steps[kind].increment(1);
+        self.step_metrics
+            .latency
+            .record(started.elapsed().as_secs_f64());
         Ok(response)
     }
 
@@ -208,9 +260,12 @@ impl Service {
                 max_top_k: env::MAX_TOP_K,
                 max_differential: env::MAX_DIFFERENTIAL as u32,
                 max_message_bytes: self.config.max_message_bytes as u32,
+                max_sessions_per_client: self.config.max_sessions_per_client as u32,
+                max_stream_in_flight: STREAM_WINDOW as u32,
             }),
             noise_presets: env::NOISE_PRESETS.iter().map(|s| s.to_string()).collect(),
             personas: env::PERSONAS.iter().map(|s| s.to_string()).collect(),
+            replica_id: self.sessions.replica().to_string(),
         }
     }
 
@@ -255,11 +310,16 @@ impl Service {
         })
     }
 
-    fn step_all(&self, steps: Vec<pb::StepRequest>, autoreset: bool) -> Vec<pb::BatchStepResult> {
+    fn step_all(
+        &self,
+        steps: Vec<pb::StepRequest>,
+        autoreset: bool,
+        caller: &Caller,
+    ) -> Vec<pb::BatchStepResult> {
         steps
             .into_iter()
             .map(|s| pb::BatchStepResult {
-                result: Some(match self.do_step(s, autoreset) {
+                result: Some(match self.do_step(s, autoreset, caller) {
                     Ok(resp) => pb::batch_step_result::Result::Response(resp),
                     Err(e) => pb::batch_step_result::Result::Error(status_of(e)),
                 }),
@@ -267,12 +327,12 @@ impl Service {
             .collect()
     }
 
-    fn handle_envelope(&self, req: pb::EnvRequest) -> pb::EnvResponse {
+    fn handle_envelope(&self, req: pb::EnvRequest, caller: &Caller) -> pb::EnvResponse {
         use pb::env_request::Request as Rq;
         use pb::env_response::Response as Rs;
         let result = match req.request {
-            Some(Rq::Reset(r)) => self.do_reset(r).map(Rs::Reset),
-            Some(Rq::Step(r)) => self.do_step(r, false).map(Rs::Step),
+            Some(Rq::Reset(r)) => self.do_reset(r, caller).map(Rs::Reset),
+            Some(Rq::Step(r)) => self.do_step(r, false, caller).map(Rs::Step),
             Some(Rq::Close(r)) => self.do_close(r).map(Rs::Close),
             None => Err(ServerError::InvalidArgument(
                 "the envelope has no request".into(),
@@ -285,7 +345,9 @@ impl Service {
     }
 }
 
+/// An error answered inside a BatchStep or Interact response rather than as the RPC's status.
 fn status_of(e: ServerError) -> pb::Status {
+    crate::error::count(e.code());
     let s = Status::from(e);
     pb::Status {
         code: s.code() as i32,
@@ -331,14 +393,20 @@ impl Environment for Service {
         &self,
         r: Request<pb::ResetRequest>,
     ) -> Result<Response<pb::ResetResponse>, Status> {
-        Ok(Response::new(self.do_reset(r.into_inner())?))
+        let caller = self.caller(&r);
+        Ok(Response::new(self.do_reset(r.into_inner(), &caller)?))
     }
 
     async fn step(
         &self,
         r: Request<pb::StepRequest>,
     ) -> Result<Response<pb::StepResponse>, Status> {
-        Ok(Response::new(self.do_step(r.into_inner(), false)?))
+        let caller = self.caller(&r);
+        Ok(Response::new(self.do_step(
+            r.into_inner(),
+            false,
+            &caller,
+        )?))
     }
 
     async fn close(
@@ -362,9 +430,10 @@ impl Environment for Service {
         &self,
         r: Request<pb::BatchStepRequest>,
     ) -> Result<Response<pb::BatchStepResponse>, Status> {
+        let caller = self.caller(&r);
         let r = r.into_inner();
         let results = if r.steps.len() < PARALLEL_BATCH {
-            self.step_all(r.steps, r.autoreset)
+            self.step_all(r.steps, r.autoreset, &caller)
         } else {
             // Off the reactor, split across cores. A batch that names a session twice keeps
             // its order by running in one piece.
@@ -386,7 +455,10 @@ impl Environment for Service {
                 .into_iter()
                 .map(|chunk| {
                     let service = self.clone();
-                    tokio::task::spawn_blocking(move || service.step_all(chunk, r.autoreset))
+                    let caller = caller.clone();
+                    tokio::task::spawn_blocking(move || {
+                        service.step_all(chunk, r.autoreset, &caller)
+                    })
                 })
                 .collect();
             let mut results = Vec::new();
@@ -407,6 +479,8 @@ impl Environment for Service {
         &self,
         r: Request<Streaming<pb::EnvRequest>>,
     ) -> Result<Response<Self::InteractStream>, Status> {
+        // The stream's deadline, if any, bounds every envelope on it.
+        let caller = self.caller(&r);
         let mut inbound = r.into_inner();
         // A bounded channel: when the client stops reading, the server stops reading too,
         // instead of buffering without limit.
@@ -415,8 +489,13 @@ impl Environment for Service {
         tokio::spawn(async move {
             while let Some(msg) = inbound.next().await {
                 let out = match msg {
-                    Ok(req) => Ok(service.handle_envelope(req)),
-                    Err(status) => Err(status),
+                    Ok(req) => Ok(service.handle_envelope(req, &caller)),
+                    // A message that does not decode ends the stream with tonic's status,
+                    // which leaves after the response headers: count it here.
+                    Err(status) => {
+                        crate::error::count(status.code());
+                        Err(status)
+                    }
                 };
                 let stop = out.is_err();
                 if tx.send(out).await.is_err() || stop {

@@ -10,6 +10,8 @@ use medgym_proto::v1 as pb;
 use parking_lot::Mutex;
 
 use crate::ServerError;
+use crate::clients::{ClientCounts, ClientKey};
+use crate::replica;
 
 const SHARDS: usize = 64;
 /// Step answers remembered per session for idempotent retries.
@@ -25,6 +27,8 @@ pub struct Session {
     /// Last use, for the idle TTL.
     pub last_used: Instant,
     replies: VecDeque<(String, pb::StepResponse)>,
+    /// Whose `max_sessions_per_client` share this session takes.
+    client: ClientKey,
 }
 
 impl Session {
@@ -35,7 +39,14 @@ impl Session {
             last_reset,
             last_used: Instant::now(),
             replies: VecDeque::new(),
+            client: ClientKey::Unknown,
         }
+    }
+
+    /// The same session counted against `client`'s share.
+    pub fn for_client(mut self, client: ClientKey) -> Self {
+        self.client = client;
+        self
     }
 
     /// The answer already given to this request id, if any.
@@ -64,33 +75,74 @@ impl Session {
 
 type Shard = Mutex<HashMap<String, Arc<Mutex<Session>>>>;
 
-/// All live sessions.
+/// All live sessions of this replica.
 #[derive(Debug)]
 pub struct Sessions {
+    /// This replica's id, the prefix of every session id it issues.
+    replica: String,
     shards: Box<[Shard]>,
     count: AtomicUsize,
     max: usize,
     ttl: Duration,
+    clients: ClientCounts,
 }
 
 impl Sessions {
-    /// A store of at most `max` sessions, each closed after `ttl` idle.
+    /// A store of at most `max` sessions, each closed after `ttl` idle, under a random
+    /// replica id.
     pub fn new(max: usize, ttl: Duration) -> Self {
         Sessions {
+            replica: replica::random_replica_id(),
             shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
             count: AtomicUsize::new(0),
             max,
             ttl,
+            clients: ClientCounts::new(usize::MAX),
         }
     }
 
-    fn shard(&self, id: &str) -> &Shard {
-        // Ids are random hex, so their first bytes spread evenly.
-        let h = id
+    /// The same store allowing at most `max` live sessions per client.
+    pub fn with_client_limit(mut self, max: usize) -> Self {
+        self.clients = ClientCounts::new(max);
+        self
+    }
+
+    /// Live sessions of one client.
+    pub fn of_client(&self, client: &ClientKey) -> usize {
+        self.clients.of(client)
+    }
+
+    /// The same store issuing ids under `replica` (a valid replica id).
+    pub fn with_replica(mut self, replica: String) -> Self {
+        self.replica = replica;
+        self
+    }
+
+    /// This replica's id.
+    pub fn replica(&self) -> &str {
+        &self.replica
+    }
+
+    /// The shard of a session id of this replica; a session id of another replica (or none at
+    /// all) is refused here, so every lookup names the owner when it is someone else.
+    fn shard(&self, id: &str) -> Result<&Shard, ServerError> {
+        let random = match replica::split_session_id(id) {
+            Some((owner, random)) if owner == self.replica => random,
+            Some((owner, _)) => {
+                return Err(ServerError::ForeignSession {
+                    owner: owner.to_string(),
+                    replica: self.replica.clone(),
+                });
+            }
+            None => return Err(ServerError::UnknownSession(id.to_string())),
+        };
+        // The random part is hex, so its first bytes spread evenly (the replica prefix is the
+        // same for every session here and would put them all in one shard).
+        let h = random
             .bytes()
             .take(8)
             .fold(0usize, |h, b| h.wrapping_mul(31).wrapping_add(b as usize));
-        &self.shards[h % SHARDS]
+        Ok(&self.shards[h % SHARDS])
     }
 
     /// Number of live sessions.
@@ -115,8 +167,12 @@ impl Sessions {
         {
             return Err(ServerError::Capacity(self.max));
         }
-        let id = new_session_id();
-        self.shard(&id)
+        if let Err(e) = self.clients.acquire(&session.client) {
+            self.count.fetch_sub(1, Ordering::AcqRel);
+            return Err(e);
+        }
+        let id = replica::new_session_id(&self.replica);
+        self.shard(&id)?
             .lock()
             .insert(id.clone(), Arc::new(Mutex::new(session)));
         metrics::gauge!(crate::metrics::ACTIVE_SESSIONS).set(self.len() as f64);
@@ -125,7 +181,7 @@ impl Sessions {
 
     /// The session with this id.
     pub fn get(&self, id: &str) -> Result<Arc<Mutex<Session>>, ServerError> {
-        self.shard(id)
+        self.shard(id)?
             .lock()
             .get(id)
             .cloned()
@@ -135,28 +191,35 @@ impl Sessions {
     /// Removes a session.
     pub fn remove(&self, id: &str) -> Result<Arc<Mutex<Session>>, ServerError> {
         let s = self
-            .shard(id)
+            .shard(id)?
             .lock()
             .remove(id)
             .ok_or_else(|| ServerError::UnknownSession(id.to_string()))?;
         self.count.fetch_sub(1, Ordering::AcqRel);
+        self.clients.release(&s.lock().client);
         metrics::gauge!(crate::metrics::ACTIVE_SESSIONS).set(self.len() as f64);
         Ok(s)
     }
 
     /// Closes sessions idle for longer than the TTL; returns how many.
     pub fn expire(&self, now: Instant) -> usize {
-        let mut expired = 0;
+        let mut freed = Vec::new();
         for shard in self.shards.iter() {
             let mut map = shard.lock();
-            let before = map.len();
             // A session locked by a step in flight is in use, so it is not idle.
             map.retain(|_, s| {
-                s.try_lock()
-                    .is_none_or(|s| now.saturating_duration_since(s.last_used) < self.ttl)
+                let Some(s) = s.try_lock() else { return true };
+                let idle = now.saturating_duration_since(s.last_used) >= self.ttl;
+                if idle {
+                    freed.push(s.client.clone());
+                }
+                !idle
             });
-            expired += before - map.len();
         }
+        for client in &freed {
+            self.clients.release(client);
+        }
+        let expired = freed.len();
         if expired > 0 {
             self.count.fetch_sub(expired, Ordering::AcqRel);
             metrics::counter!(crate::metrics::EXPIRED_SESSIONS).increment(expired as u64);
@@ -166,23 +229,17 @@ impl Sessions {
     }
 }
 
-/// 128 random bits from the OS, hex-encoded: unguessable, so one client cannot drive another's
-/// session. (OS randomness is for ids only; episodes draw from their own seeded RNG.)
-fn new_session_id() -> String {
-    let mut bytes = [0u8; 16];
-    // The OS generator failing is unrecoverable for an id that must be unguessable.
-    getrandom::fill(&mut bytes).expect("OS random number generator unavailable");
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use medgym_env::World;
 
     fn session() -> Session {
-        let world = Arc::new(World::embedded().expect("embedded knowledge"));
-        Session::new(Env::new(world), ResetArgs::default())
+        // One world for every session: loading it takes seconds in a debug build, which would
+        // age the sessions of a TTL test made before it.
+        static WORLD: std::sync::LazyLock<Arc<World>> =
+            std::sync::LazyLock::new(|| Arc::new(World::embedded().expect("embedded knowledge")));
+        Session::new(Env::new(Arc::clone(&WORLD)), ResetArgs::default())
     }
 
     #[test]
@@ -203,9 +260,69 @@ mod tests {
     }
 
     #[test]
-    fn ids_are_unique_and_long() {
-        let ids: std::collections::HashSet<_> = (0..1000).map(|_| new_session_id()).collect();
+    fn per_client_slots_are_freed_by_close_and_expiry() {
+        let store = Sessions::new(10, Duration::from_secs(10)).with_client_limit(2);
+        let alice = ClientKey::token(b"alice");
+        let bob = ClientKey::Peer("192.0.2.1".parse().expect("ip"));
+        let a1 = store
+            .insert(session().for_client(alice.clone()))
+            .expect("1");
+        let _a2 = store
+            .insert(session().for_client(alice.clone()))
+            .expect("2");
+        assert!(matches!(
+            store.insert(session().for_client(alice.clone())),
+            Err(ServerError::ClientCapacity(2))
+        ));
+        assert_eq!(store.len(), 2, "a refused reset holds no server slot");
+        store
+            .insert(session().for_client(bob.clone()))
+            .expect("bob");
+        store.remove(&a1).expect("close");
+        store
+            .insert(session().for_client(alice.clone()))
+            .expect("close freed a slot");
+        assert_eq!(store.expire(Instant::now() + Duration::from_secs(11)), 3);
+        assert_eq!((store.of_client(&alice), store.of_client(&bob)), (0, 0));
+        store
+            .insert(session().for_client(alice.clone()))
+            .expect("expiry freed");
+    }
+
+    #[test]
+    fn ids_are_unique_and_name_the_replica() {
+        let store = Sessions::new(2000, Duration::from_secs(10)).with_replica("r-1".into());
+        let ids: std::collections::HashSet<_> = (0..1000)
+            .map(|_| store.insert(session()).expect("room"))
+            .collect();
         assert_eq!(ids.len(), 1000);
-        assert!(ids.iter().all(|i| i.len() == 32));
+        assert!(
+            ids.iter()
+                .all(|i| i.len() == 4 + 32 && i.starts_with("r-1."))
+        );
+        // The shard comes from the random part, so sessions spread over all shards.
+        let used = store.shards.iter().filter(|s| !s.lock().is_empty()).count();
+        assert_eq!(used, SHARDS);
+    }
+
+    #[test]
+    fn another_replicas_session_names_both_replicas() {
+        let store = Sessions::new(2, Duration::from_secs(10)).with_replica("here".into());
+        let id = store.insert(session()).expect("room");
+        let foreign = id.replacen("here.", "there.", 1);
+        let e = store.get(&foreign).expect_err("foreign");
+        assert_eq!(
+            e.to_string(),
+            "session belongs to replica there; this is replica here"
+        );
+        assert!(matches!(
+            store.remove(&foreign),
+            Err(ServerError::ForeignSession { .. })
+        ));
+        assert!(matches!(
+            store.get("no-dot-at-all"),
+            Err(ServerError::UnknownSession(_))
+        ));
+        assert!(store.get(&id).is_ok());
     }
 }

@@ -14,6 +14,7 @@ from medgym.actions import ActionLike, to_action
 from medgym.client import DEFAULT_ADDRESS, Client, episode_options
 from medgym.convert import observation, reset_info, step_result
 from medgym.errors import MedgymError, SessionNotFound
+from medgym.routing import Address
 from medgym.spaces import action_space, observation_space
 
 __all__ = ["EPISODE_KEYS", "MedgymEnv", "openai_tools"]
@@ -78,11 +79,13 @@ class MedgymEnv(gym.Env[dict, ActionLike]):
     sequence of episodes; the server is deterministic per (task, seed, options).
 
     Args:
-        address: ``host:port`` of the medgym server.
+        address: ``host:port`` of the medgym server, or several replicas (a list,
+            ``"a:1,b:2"``, ``"dns:///name:port"``) routed by session id.
         task_id, domain, split: which case; empty task_id samples from domain/split by seed.
         max_turns, budget_usd, noise, persona, reward_weights: episode options (server defaults
             where unset); each may be overridden per episode in ``reset(options={...})``.
         timeout, max_retries: per-call deadline in seconds and retries of idempotent calls.
+        token, ca_file: bearer token and TLS CA file, as :class:`medgym.Client`.
         client: a :class:`medgym.Client` to share (not closed by :meth:`close`).
         render_mode: ``"ansi"`` renders the episode's transcript as text.
     """
@@ -91,7 +94,7 @@ class MedgymEnv(gym.Env[dict, ActionLike]):
 
     def __init__(
         self,
-        address: str = DEFAULT_ADDRESS,
+        address: Address = DEFAULT_ADDRESS,
         *,
         task_id: str = "",
         domain: str = "",
@@ -103,6 +106,8 @@ class MedgymEnv(gym.Env[dict, ActionLike]):
         reward_weights: Mapping[str, float] | None = None,
         timeout: float = 30.0,
         max_retries: int = 3,
+        token: str | None = None,
+        ca_file: str | None = None,
         client: Client | None = None,
         render_mode: str | None = None,
     ) -> None:
@@ -110,7 +115,11 @@ class MedgymEnv(gym.Env[dict, ActionLike]):
             raise ValueError(f"render_mode {render_mode!r} is not one of {self.metadata['render_modes']}")
         self.render_mode = render_mode
         self._own_client = client is None
-        self.client = client if client is not None else Client(address, timeout=timeout, max_retries=max_retries)
+        self.client = (
+            client
+            if client is not None
+            else Client(address, timeout=timeout, max_retries=max_retries, token=token, ca_file=ca_file)
+        )
         try:
             #: The server's EnvSpec (domains, exams, tools, defaults, limits).
             self.server_spec: pb.EnvSpec = self.client.get_spec()

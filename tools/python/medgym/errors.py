@@ -99,12 +99,30 @@ def error_from_status(code: int | grpc.StatusCode, details: str = "") -> MedgymE
     return cls(details) if cls is not None else MedgymError(details, code=code)
 
 
-def error_from_rpc(e: grpc.RpcError, address: str | None = None) -> MedgymError:
-    """The exception for a failed gRPC call (sync or asyncio)."""
+def error_from_rpc(e: grpc.RpcError, address: str | None = None, *, tls: bool | None = None) -> MedgymError:
+    """The exception for a failed gRPC call (sync or asyncio). ``tls`` (whether the channel uses
+    TLS, when known) lets a connection failure say what to change."""
     code = e.code() if hasattr(e, "code") else grpc.StatusCode.UNKNOWN
     details = (e.details() if hasattr(e, "details") else None) or str(e)
     if code == grpc.StatusCode.UNAVAILABLE and address:
-        details = f"medgym server at {address} unavailable: {details}"
+        details = f"medgym server at {address} unavailable: {details}{_tls_hint(details, tls)}"
     err = error_from_status(code, details)
     err.__cause__ = e
     return err
+
+
+def _tls_hint(details: str, tls: bool | None) -> str:
+    # gRPC reports a TLS mismatch as a bare transport failure; say which setting is likely wrong.
+    if tls is False and "Socket closed" in details:
+        return (
+            " (the server closed a plaintext connection: if it serves TLS (medgym serve --tls-cert), "
+            "pass ca_file= with the CA that signed its certificate, e.g. the ca.pem of `medgym cert`)"
+        )
+    if tls and ("CERTIFICATE_VERIFY_FAILED" in details or "certificate" in details.lower()):
+        return (
+            " (the server's TLS certificate was not accepted: ca_file= must be the CA that signed it, and the "
+            "certificate must name the host dialled, else set tls_server_name=)"
+        )
+    if tls and ("WRONG_VERSION_NUMBER" in details or "Handshake" in details or "handshake" in details):
+        return " (the TLS handshake failed: is the server serving TLS? without --tls-cert, connect without ca_file)"
+    return ""

@@ -22,6 +22,7 @@ from medgym.client import DEFAULT_ADDRESS, Client, new_request_id, reset_request
 from medgym.convert import observation, reset_info, step_info
 from medgym.env import reset_arguments, split_episode_args
 from medgym.errors import MedgymError
+from medgym.routing import Address
 from medgym.spaces import action_space, observation_space
 
 __all__ = ["SEED_STRIDE", "MedgymVectorEnv"]
@@ -51,7 +52,7 @@ class MedgymVectorEnv(VectorEnv):
     def __init__(
         self,
         num_envs: int,
-        address: str = DEFAULT_ADDRESS,
+        address: Address = DEFAULT_ADDRESS,
         *,
         task_id: str = "",
         domain: str = "",
@@ -63,13 +64,19 @@ class MedgymVectorEnv(VectorEnv):
         reward_weights: Mapping[str, float] | None = None,
         timeout: float = 30.0,
         max_retries: int = 3,
+        token: str | None = None,
+        ca_file: str | None = None,
         client: Client | None = None,
     ) -> None:
         if num_envs < 1:
             raise ValueError(f"num_envs must be at least 1, got {num_envs}")
         self.num_envs = int(num_envs)
         self._own_client = client is None
-        self.client = client if client is not None else Client(address, timeout=timeout, max_retries=max_retries)
+        self.client = (
+            client
+            if client is not None
+            else Client(address, timeout=timeout, max_retries=max_retries, token=token, ca_file=ca_file)
+        )
         try:
             self.server_spec: pb.EnvSpec = self.client.get_spec()
         except BaseException:

@@ -60,6 +60,12 @@ class Server:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
+    def kill(self) -> None:
+        """SIGKILL: the server dies with its sessions, as a crashed replica does."""
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
@@ -70,9 +76,13 @@ class Server:
                 self.process.wait(timeout=10)
 
 
-def start_server(binary: Path, log_dir: Path, *flags: str) -> Server:
+def start_server(
+    binary: Path, log_dir: Path, *flags: str, port: int | None = None, client_options: dict | None = None
+) -> Server:
+    """Starts ``medgym serve`` on ``port`` (default: a free one) and waits for its health check,
+    made with ``client_options`` (e.g. ``ca_file`` for a TLS server)."""
     for attempt in range(3):  # a free port can be taken between probe and bind
-        grpc_port, metrics_port = free_port(), free_port()
+        grpc_port, metrics_port = port or free_port(), free_port()
         address, metrics = f"127.0.0.1:{grpc_port}", f"127.0.0.1:{metrics_port}"
         log_path = log_dir / f"medgym-{grpc_port}.log"
         with open(log_path, "wb") as log:
@@ -83,7 +93,7 @@ def start_server(binary: Path, log_dir: Path, *flags: str) -> Server:
                 stdin=subprocess.DEVNULL,
             )
         server = Server(address, metrics, process, log_path, flags)
-        client = medgym.Client(address, timeout=1.0, max_retries=0)
+        client = medgym.Client(address, timeout=1.0, max_retries=0, **(client_options or {}))
         try:
             deadline = time.monotonic() + START_TIMEOUT_S
             while time.monotonic() < deadline:
@@ -110,8 +120,8 @@ def server_factory():
     servers: list[Server] = []
     with tempfile.TemporaryDirectory(prefix="medgym-test-") as log_dir:
 
-        def start(*flags: str) -> Server:
-            s = start_server(binary, Path(log_dir), *flags)
+        def start(*flags: str, **options) -> Server:
+            s = start_server(binary, Path(log_dir), *flags, **options)
             servers.append(s)
             return s
 

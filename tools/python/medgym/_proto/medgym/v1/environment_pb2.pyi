@@ -10,7 +10,7 @@ class GetSpecRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class EnvSpec(_message.Message):
-    __slots__ = ("version", "domains", "splits", "exams", "tools", "default_options", "limits", "noise_presets", "personas")
+    __slots__ = ("version", "domains", "splits", "exams", "tools", "default_options", "limits", "noise_presets", "personas", "replica_id")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     DOMAINS_FIELD_NUMBER: _ClassVar[int]
     SPLITS_FIELD_NUMBER: _ClassVar[int]
@@ -20,6 +20,7 @@ class EnvSpec(_message.Message):
     LIMITS_FIELD_NUMBER: _ClassVar[int]
     NOISE_PRESETS_FIELD_NUMBER: _ClassVar[int]
     PERSONAS_FIELD_NUMBER: _ClassVar[int]
+    REPLICA_ID_FIELD_NUMBER: _ClassVar[int]
     version: str
     domains: _containers.RepeatedCompositeFieldContainer[DomainInfo]
     splits: _containers.RepeatedScalarFieldContainer[str]
@@ -29,7 +30,8 @@ class EnvSpec(_message.Message):
     limits: Limits
     noise_presets: _containers.RepeatedScalarFieldContainer[str]
     personas: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, version: _Optional[str] = ..., domains: _Optional[_Iterable[_Union[DomainInfo, _Mapping]]] = ..., splits: _Optional[_Iterable[str]] = ..., exams: _Optional[_Iterable[_Union[ExamInfo, _Mapping]]] = ..., tools: _Optional[_Iterable[_Union[ToolSchema, _Mapping]]] = ..., default_options: _Optional[_Union[EpisodeOptions, _Mapping]] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., noise_presets: _Optional[_Iterable[str]] = ..., personas: _Optional[_Iterable[str]] = ...) -> None: ...
+    replica_id: str
+    def __init__(self, version: _Optional[str] = ..., domains: _Optional[_Iterable[_Union[DomainInfo, _Mapping]]] = ..., splits: _Optional[_Iterable[str]] = ..., exams: _Optional[_Iterable[_Union[ExamInfo, _Mapping]]] = ..., tools: _Optional[_Iterable[_Union[ToolSchema, _Mapping]]] = ..., default_options: _Optional[_Union[EpisodeOptions, _Mapping]] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., noise_presets: _Optional[_Iterable[str]] = ..., personas: _Optional[_Iterable[str]] = ..., replica_id: _Optional[str] = ...) -> None: ...
 
 class DomainInfo(_message.Message):
     __slots__ = ("name", "task_count")
@@ -66,20 +68,24 @@ class ToolSchema(_message.Message):
     def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., parameters_json: _Optional[str] = ...) -> None: ...
 
 class Limits(_message.Message):
-    __slots__ = ("max_sessions", "max_text_bytes", "session_ttl_seconds", "max_top_k", "max_differential", "max_message_bytes")
+    __slots__ = ("max_sessions", "max_text_bytes", "session_ttl_seconds", "max_top_k", "max_differential", "max_message_bytes", "max_sessions_per_client", "max_stream_in_flight")
     MAX_SESSIONS_FIELD_NUMBER: _ClassVar[int]
     MAX_TEXT_BYTES_FIELD_NUMBER: _ClassVar[int]
     SESSION_TTL_SECONDS_FIELD_NUMBER: _ClassVar[int]
     MAX_TOP_K_FIELD_NUMBER: _ClassVar[int]
     MAX_DIFFERENTIAL_FIELD_NUMBER: _ClassVar[int]
     MAX_MESSAGE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    MAX_SESSIONS_PER_CLIENT_FIELD_NUMBER: _ClassVar[int]
+    MAX_STREAM_IN_FLIGHT_FIELD_NUMBER: _ClassVar[int]
     max_sessions: int
     max_text_bytes: int
     session_ttl_seconds: int
     max_top_k: int
     max_differential: int
     max_message_bytes: int
-    def __init__(self, max_sessions: _Optional[int] = ..., max_text_bytes: _Optional[int] = ..., session_ttl_seconds: _Optional[int] = ..., max_top_k: _Optional[int] = ..., max_differential: _Optional[int] = ..., max_message_bytes: _Optional[int] = ...) -> None: ...
+    max_sessions_per_client: int
+    max_stream_in_flight: int
+    def __init__(self, max_sessions: _Optional[int] = ..., max_text_bytes: _Optional[int] = ..., session_ttl_seconds: _Optional[int] = ..., max_top_k: _Optional[int] = ..., max_differential: _Optional[int] = ..., max_message_bytes: _Optional[int] = ..., max_sessions_per_client: _Optional[int] = ..., max_stream_in_flight: _Optional[int] = ...) -> None: ...
 
 class ListTasksRequest(_message.Message):
     __slots__ = ("domain", "split", "page_size", "page_token")
@@ -306,7 +312,7 @@ class StepResponse(_message.Message):
     def __init__(self, observation: _Optional[_Union[Observation, _Mapping]] = ..., reward: _Optional[float] = ..., reward_components: _Optional[_Mapping[str, float]] = ..., terminated: bool = ..., truncated: bool = ..., info: _Optional[_Union[Info, _Mapping]] = ...) -> None: ...
 
 class Info(_message.Message):
-    __slots__ = ("task_id", "domain", "split", "seed", "episode_id", "truth", "totals", "autoreset", "truncation_reason")
+    __slots__ = ("task_id", "domain", "split", "seed", "episode_id", "truth", "totals", "autoreset", "truncation_reason", "noise_events")
     TASK_ID_FIELD_NUMBER: _ClassVar[int]
     DOMAIN_FIELD_NUMBER: _ClassVar[int]
     SPLIT_FIELD_NUMBER: _ClassVar[int]
@@ -316,6 +322,7 @@ class Info(_message.Message):
     TOTALS_FIELD_NUMBER: _ClassVar[int]
     AUTORESET_FIELD_NUMBER: _ClassVar[int]
     TRUNCATION_REASON_FIELD_NUMBER: _ClassVar[int]
+    NOISE_EVENTS_FIELD_NUMBER: _ClassVar[int]
     task_id: str
     domain: str
     split: str
@@ -325,7 +332,20 @@ class Info(_message.Message):
     totals: EpisodeTotals
     autoreset: bool
     truncation_reason: str
-    def __init__(self, task_id: _Optional[str] = ..., domain: _Optional[str] = ..., split: _Optional[str] = ..., seed: _Optional[int] = ..., episode_id: _Optional[str] = ..., truth: _Optional[_Union[Truth, _Mapping]] = ..., totals: _Optional[_Union[EpisodeTotals, _Mapping]] = ..., autoreset: bool = ..., truncation_reason: _Optional[str] = ...) -> None: ...
+    noise_events: _containers.RepeatedCompositeFieldContainer[NoiseEvent]
+    def __init__(self, task_id: _Optional[str] = ..., domain: _Optional[str] = ..., split: _Optional[str] = ..., seed: _Optional[int] = ..., episode_id: _Optional[str] = ..., truth: _Optional[_Union[Truth, _Mapping]] = ..., totals: _Optional[_Union[EpisodeTotals, _Mapping]] = ..., autoreset: bool = ..., truncation_reason: _Optional[str] = ..., noise_events: _Optional[_Iterable[_Union[NoiseEvent, _Mapping]]] = ...) -> None: ...
+
+class NoiseEvent(_message.Message):
+    __slots__ = ("kind", "turn", "finding_id", "detail")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    TURN_FIELD_NUMBER: _ClassVar[int]
+    FINDING_ID_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    kind: str
+    turn: int
+    finding_id: str
+    detail: str
+    def __init__(self, kind: _Optional[str] = ..., turn: _Optional[int] = ..., finding_id: _Optional[str] = ..., detail: _Optional[str] = ...) -> None: ...
 
 class Truth(_message.Message):
     __slots__ = ("name", "code", "disease_id", "correct")
@@ -370,20 +390,22 @@ class GetTrajectoryRequest(_message.Message):
     def __init__(self, session_id: _Optional[str] = ...) -> None: ...
 
 class Trajectory(_message.Message):
-    __slots__ = ("episode_id", "task_id", "steps", "case", "initial_observation", "info")
+    __slots__ = ("episode_id", "task_id", "steps", "case", "initial_observation", "info", "noise_events")
     EPISODE_ID_FIELD_NUMBER: _ClassVar[int]
     TASK_ID_FIELD_NUMBER: _ClassVar[int]
     STEPS_FIELD_NUMBER: _ClassVar[int]
     CASE_FIELD_NUMBER: _ClassVar[int]
     INITIAL_OBSERVATION_FIELD_NUMBER: _ClassVar[int]
     INFO_FIELD_NUMBER: _ClassVar[int]
+    NOISE_EVENTS_FIELD_NUMBER: _ClassVar[int]
     episode_id: str
     task_id: str
     steps: _containers.RepeatedCompositeFieldContainer[TrajectoryStep]
     case: CaseInfo
     initial_observation: Observation
     info: Info
-    def __init__(self, episode_id: _Optional[str] = ..., task_id: _Optional[str] = ..., steps: _Optional[_Iterable[_Union[TrajectoryStep, _Mapping]]] = ..., case: _Optional[_Union[CaseInfo, _Mapping]] = ..., initial_observation: _Optional[_Union[Observation, _Mapping]] = ..., info: _Optional[_Union[Info, _Mapping]] = ...) -> None: ...
+    noise_events: _containers.RepeatedCompositeFieldContainer[NoiseEvent]
+    def __init__(self, episode_id: _Optional[str] = ..., task_id: _Optional[str] = ..., steps: _Optional[_Iterable[_Union[TrajectoryStep, _Mapping]]] = ..., case: _Optional[_Union[CaseInfo, _Mapping]] = ..., initial_observation: _Optional[_Union[Observation, _Mapping]] = ..., info: _Optional[_Union[Info, _Mapping]] = ..., noise_events: _Optional[_Iterable[_Union[NoiseEvent, _Mapping]]] = ...) -> None: ...
 
 class TrajectoryStep(_message.Message):
     __slots__ = ("action", "response")

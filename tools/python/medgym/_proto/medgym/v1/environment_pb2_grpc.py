@@ -32,6 +32,9 @@ class EnvironmentStub(object):
     StepResponse with `observation.feedback.valid = false`. RPC errors are reserved for transport
     and protocol problems: unknown or expired session (NOT_FOUND), malformed request
     (INVALID_ARGUMENT), capacity reached (RESOURCE_EXHAUSTED), missing or bad token (UNAUTHENTICATED).
+    A Reset or Step whose client deadline (`grpc-timeout`) has passed by the time the server would
+    run it is not run: DEADLINE_EXCEEDED, and the episode is unchanged, so a retry with the same
+    request id executes normally.
     """
 
     def __init__(self, channel):
@@ -89,6 +92,9 @@ class EnvironmentServicer(object):
     StepResponse with `observation.feedback.valid = false`. RPC errors are reserved for transport
     and protocol problems: unknown or expired session (NOT_FOUND), malformed request
     (INVALID_ARGUMENT), capacity reached (RESOURCE_EXHAUSTED), missing or bad token (UNAUTHENTICATED).
+    A Reset or Step whose client deadline (`grpc-timeout`) has passed by the time the server would
+    run it is not run: DEADLINE_EXCEEDED, and the episode is unchanged, so a retry with the same
+    request id executes normally.
     """
 
     def GetSpec(self, request, context):
@@ -206,6 +212,9 @@ class Environment(object):
     StepResponse with `observation.feedback.valid = false`. RPC errors are reserved for transport
     and protocol problems: unknown or expired session (NOT_FOUND), malformed request
     (INVALID_ARGUMENT), capacity reached (RESOURCE_EXHAUSTED), missing or bad token (UNAUTHENTICATED).
+    A Reset or Step whose client deadline (`grpc-timeout`) has passed by the time the server would
+    run it is not run: DEADLINE_EXCEEDED, and the episode is unchanged, so a retry with the same
+    request id executes normally.
     """
 
     @staticmethod

@@ -1,0 +1,148 @@
+//! Two `medgym serve` processes behind one `medgym rollout --server a,b`: killing one mid-run
+//! loses only its in-flight episodes, which start again on the other, so the output is the same
+//! as a run against one server.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Serving {
+    child: Child,
+    addr: String,
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(replica: &str) -> Serving {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_medgym"))
+        .args([
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--metrics-addr",
+            "127.0.0.1:0",
+        ])
+        .args(["--replica-id", replica])
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn medgym serve");
+    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    for line in lines.by_ref() {
+        let line = line.expect("log line");
+        if line.contains("medgym serving")
+            && let Some(rest) = line.split("addr=").nth(1)
+        {
+            assert!(line.contains(&format!("replica=\"{replica}\"")), "{line}");
+            let addr = rest.split_whitespace().next().expect("address").to_string();
+            // Keep draining stderr so the server never blocks on a full pipe.
+            std::thread::spawn(move || lines.map_while(Result::ok).for_each(drop));
+            return Serving { child, addr };
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("medgym serve exited before serving");
+}
+
+/// Every record of a rollout file without its `episode_id`, which servers draw at random.
+fn records(path: &std::path::Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .expect("rollout output")
+        .lines()
+        .map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l).expect("a JSON record");
+            v.as_object_mut().expect("object").remove("episode_id");
+            v
+        })
+        .collect()
+}
+
+fn rollout(servers: &str, out: &std::path::Path, episodes: u32) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_medgym"));
+    c.args(["rollout", "--policy", "infogain", "--server", servers])
+        .args(["--episodes", &episodes.to_string(), "--concurrency", "16"])
+        .arg("--out")
+        .arg(out);
+    c
+}
+
+#[test]
+fn killing_one_of_two_servers_mid_rollout_loses_no_episode() {
+    const EPISODES: u32 = 400;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let a = serve("alpha");
+    let mut b = serve("beta");
+    let both = format!("{},{}", a.addr, b.addr);
+
+    let out = dir.path().join("two.jsonl");
+    let mut run = rollout(&both, &out, EPISODES)
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn rollout");
+    let stderr = run.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let log = std::thread::spawn(move || {
+        let mut lines = Vec::new();
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line.clone());
+            lines.push(line);
+        }
+        lines
+    });
+    // Kill beta once the rollout has been stepping on both for a moment (it connects after
+    // loading its knowledge); SIGKILL, so its in-flight calls break mid-way.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let line = rx
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .expect("the rollout connects");
+        if line.starts_with("replicas:") {
+            break;
+        }
+    }
+    let started = Instant::now();
+    std::thread::sleep(Duration::from_millis(1500));
+    let _ = Command::new("kill")
+        .args(["-KILL", &b.child.id().to_string()])
+        .status();
+    let _ = b.child.wait();
+    let status = run.wait().expect("rollout ran");
+    let log = log.join().expect("log").join("\n");
+    eprintln!(
+        "rollout over two servers: {:?} after connecting, beta killed after 1.5 s",
+        started.elapsed()
+    );
+    assert!(status.success(), "{log}");
+    let replicas = log
+        .lines()
+        .find_map(|l| l.strip_prefix("replicas: "))
+        .expect("the rollout names its replicas");
+    let mut replicas: Vec<&str> = replicas.split(", ").collect();
+    replicas.sort_unstable();
+    assert_eq!(replicas, ["alpha", "beta"]);
+    let restarted = log.matches("starting it again").count();
+    eprintln!("{restarted} episodes restarted after the kill");
+    assert!(
+        restarted > 0,
+        "beta was killed before or after the rollout stepped on it; nothing was tested:\n{log}"
+    );
+
+    // The same episodes as against one server, whatever replica played them.
+    let reference = dir.path().join("one.jsonl");
+    let status = rollout(&a.addr, &reference, EPISODES)
+        .stderr(Stdio::null())
+        .status()
+        .expect("reference rollout");
+    assert!(status.success());
+    let (got, want) = (records(&out), records(&reference));
+    assert_eq!(got.len(), EPISODES as usize);
+    assert!(
+        got == want,
+        "the rollout's records differ from a one-server run"
+    );
+}
