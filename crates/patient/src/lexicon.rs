@@ -185,6 +185,11 @@ impl Normalizer {
         if w.chars().any(|c| c.is_ascii_digit()) {
             return w;
         }
+        // Snowball takes "-ed" off before "-ness", so "headedness" (of "light-headedness")
+        // would stem to "headed" and miss "light headed"; without its "-ness" it is "head".
+        if let Some(adjective) = w.strip_suffix("ness").filter(|a| a.ends_with("ed")) {
+            return self.stemmer.stem(adjective).into_owned();
+        }
         self.stemmer.stem(&w).into_owned()
     }
 
@@ -252,6 +257,9 @@ impl Normalizer {
         let mut segment = 0u16;
         let mut alternative = 0u16;
         let mut before = 0;
+        // "between loose and blocked up" is one thing: the "and" of a "between" joins its two
+        // ends, it does not start another alternative.
+        let mut between = false;
         let mut i = 0;
         while i < stems.len() {
             match self.synonym_at(&stems, &classes, i) {
@@ -264,7 +272,11 @@ impl Normalizer {
                 }
                 None => {
                     let c = classes[i];
-                    if c & COORDINATOR != 0 {
+                    if stems[i] == "between" {
+                        between = true;
+                    } else if between && c & AND != 0 {
+                        between = false;
+                    } else if c & COORDINATOR != 0 {
                         segment = segment.saturating_add(1);
                         if c & AND == 0 {
                             alternative = alternative.saturating_add(1);
@@ -698,20 +710,25 @@ impl Lexicon {
             alternatives,
             ..
         } = self.normalizer.analyse(question);
-        // "Any family history of heart disease?" asks about someone else.
-        if self
+        // "Any family history of heart disease?" asks about someone else: it names only a
+        // finding that is itself about someone else, through an authored phrase or its name
+        // that has the same words ("does kidney disease run in your family?").
+        let elsewhere: Vec<&Vec<String>> = self
             .elsewhere
             .iter()
-            .any(|e| e.iter().all(|w| words.contains(w)))
-        {
-            return Question {
-                findings: Vec::new(),
-                variants: Vec::new(),
-                attribute,
-            };
-        }
+            .filter(|e| e.iter().all(|w| words.contains(w)))
+            .collect();
         let ids = self.ids(&words);
-        let candidates = self.candidates(&ids);
+        let mut candidates = self.candidates(&ids);
+        if !elsewhere.is_empty() {
+            candidates.retain(|&c| {
+                let p = &self.phrases[c as usize];
+                p.settled
+                    && elsewhere
+                        .iter()
+                        .any(|e| e.iter().all(|w| p.words.contains(w)))
+            });
+        }
 
         // (crosses a coordinator, phrase length, window length, positions, phrase) of every
         // phrase found.
@@ -1046,7 +1063,6 @@ fn attribute_of(question: &str) -> Attribute {
         || starts("locat")
         || starts("spread")
         || starts("radiat")
-        || has("anywhere")
         || pair("which", "side")
         || pair("which", "part")
         || pair("what", "part")
