@@ -1,79 +1,16 @@
 //! The `medgym` binary as a user runs it: `serve` on port 0, real clients, signals.
 
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use medgym_proto::v1 as pb;
 use pb::environment_client::EnvironmentClient;
 
-struct Running {
-    child: Child,
-    addr: String,
-    log: std::thread::JoinHandle<Vec<String>>,
-}
-
-/// Starts `medgym serve` on free ports and waits until its log names the gRPC address.
-fn serve(extra: &[&str]) -> Running {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_medgym"))
-        .args([
-            "serve",
-            "--addr",
-            "127.0.0.1:0",
-            "--metrics-addr",
-            "127.0.0.1:0",
-        ])
-        .args(extra)
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn medgym serve");
-    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
-    let mut seen = Vec::new();
-    for line in lines.by_ref() {
-        let line = line.expect("log line");
-        seen.push(line.clone());
-        if line.contains("medgym serving")
-            && let Some(rest) = line.split("addr=").nth(1)
-        {
-            let addr = rest.split_whitespace().next().expect("address").to_string();
-            // Keep draining stderr so the server never blocks on a full pipe.
-            let log = std::thread::spawn(move || {
-                seen.extend(lines.map_while(Result::ok));
-                seen
-            });
-            return Running { child, addr, log };
-        }
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    panic!("server exited before serving:\n{}", seen.join("\n"));
-}
-
-impl Running {
-    fn signal(&self, sig: &str) {
-        let status = Command::new("kill")
-            .args([sig, &self.child.id().to_string()])
-            .status()
-            .expect("kill");
-        assert!(status.success());
-    }
-
-    /// Waits (bounded) for the process to exit; returns (success, log).
-    fn wait(mut self) -> (bool, String) {
-        let deadline = Instant::now() + Duration::from_secs(15);
-        let exit = loop {
-            if let Some(s) = self.child.try_wait().expect("wait") {
-                break s;
-            }
-            assert!(Instant::now() < deadline, "server did not exit within 15 s");
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        (exit.success(), self.log.join().expect("log").join("\n"))
-    }
-}
+mod common;
+use common::serve;
 
 #[test]
 fn serve_answers_then_stops_cleanly_on_sigterm() {

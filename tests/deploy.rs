@@ -6,13 +6,13 @@
 //! objects against the Kubernetes schemas, `hadolint` lints the Dockerfile.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 use serde_norway::Value;
+
+mod common;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -566,16 +566,6 @@ fn run_tool(tool: &str, args: &[&std::ffi::OsStr]) -> Option<std::process::Outpu
 
 // --- The container's command line, run for real -------------------------------------------
 
-/// A server that a failing assertion must not leave running.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// `medgym serve` started as the pod starts it (the image's entry point, the Deployment's args
 /// and replica id from the pod name), on loopback ports instead of 0.0.0.0: it serves, names the
 /// replica, and answers SERVING to exactly the health checks the probes make.
@@ -598,46 +588,28 @@ fn the_pod_command_line_serves_and_answers_the_probes() {
         })
         .collect();
     let pod_name = "medgym-7d9c5b8f6-x2k4q";
-    let mut child = KillOnDrop(
-        Command::new(env!("CARGO_BIN_EXE_medgym"))
-            .arg("serve")
-            .args(&args)
-            .env("MEDGYM_ADDR", "127.0.0.1:0")
-            .env("MEDGYM_METRICS_ADDR", "127.0.0.1:0")
-            .env("MEDGYM_REPLICA_ID", pod_name)
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn medgym serve"),
+    let mut command = Command::new(env!("CARGO_BIN_EXE_medgym"));
+    command
+        .arg("serve")
+        .args(&args)
+        .env("MEDGYM_ADDR", "127.0.0.1:0")
+        .env("MEDGYM_METRICS_ADDR", "127.0.0.1:0")
+        .env("MEDGYM_REPLICA_ID", pod_name)
+        .stderr(Stdio::piped());
+    let server = common::Running::spawn(command);
+    let replica = server
+        .line
+        .split("replica=")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .map(|r| r.trim_matches('"'));
+    assert_eq!(
+        replica,
+        Some(pod_name),
+        "the replica id is the pod name: {}",
+        server.line
     );
-    let mut lines = BufReader::new(child.0.stderr.take().expect("stderr")).lines();
-    let mut seen = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let addr = loop {
-        let Some(Ok(line)) = lines.next() else {
-            panic!("server exited before serving:\n{}", seen.join("\n"));
-        };
-        seen.push(line.clone());
-        if line.contains("medgym serving") {
-            let replica = line
-                .split("replica=")
-                .nth(1)
-                .and_then(|r| r.split_whitespace().next())
-                .map(|r| r.trim_matches('"'));
-            assert_eq!(
-                replica,
-                Some(pod_name),
-                "the replica id is the pod name: {line}"
-            );
-            break line
-                .split("addr=")
-                .nth(1)
-                .and_then(|r| r.split_whitespace().next())
-                .expect("address")
-                .to_string();
-        }
-        assert!(Instant::now() < deadline, "not serving within 120 s");
-    };
-    let drain = std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>());
+    let addr = server.addr.clone();
 
     let services: Vec<String> = ["startupProbe", "readinessProbe", "livenessProbe"]
         .iter()
@@ -672,21 +644,9 @@ fn the_pod_command_line_serves_and_answers_the_probes() {
             );
         }
     });
-    let status = Command::new("kill")
-        .args(["-TERM", &child.0.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(status.success());
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let exit = loop {
-        if let Some(s) = child.0.try_wait().expect("wait") {
-            break s;
-        }
-        assert!(Instant::now() < deadline, "no exit within 15 s of SIGTERM");
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let log = drain.join().expect("log");
-    assert!(exit.success(), "clean exit on SIGTERM:\n{}", log.join("\n"));
+    server.signal("-TERM");
+    let (clean, log) = server.wait();
+    assert!(clean, "clean exit on SIGTERM:\n{log}");
 }
 
 #[test]

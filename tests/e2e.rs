@@ -1,88 +1,15 @@
 //! End to end: a real server on 127.0.0.1:0, a real tonic client.
 
 use std::collections::HashSet;
-use std::net::SocketAddr;
-use std::sync::Arc;
 
 use medgym_clinic::Knowledge;
-use medgym_env::World;
 use medgym_proto::v1 as pb;
 use pb::environment_client::EnvironmentClient;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::sync::oneshot;
 use tonic::Code;
 use tonic::transport::Channel;
 
-/// One parsed knowledge set for every server in this test binary.
-fn shared_world() -> Arc<World> {
-    static WORLD: std::sync::OnceLock<Arc<World>> = std::sync::OnceLock::new();
-    Arc::clone(WORLD.get_or_init(|| Arc::new(World::embedded().expect("embedded knowledge"))))
-}
-
-struct Server {
-    addr: SocketAddr,
-    metrics: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<Result<(), medgym_server::ServerError>>,
-}
-
-impl Server {
-    async fn start(config: medgym_server::Config) -> Server {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let metrics = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let metrics_addr = metrics.local_addr().expect("addr");
-        let world = shared_world();
-        let (tx, rx) = oneshot::channel();
-        let task = tokio::spawn(medgym_server::run(
-            listener,
-            Some(metrics),
-            world,
-            config,
-            async move {
-                let _ = rx.await;
-            },
-        ));
-        Server {
-            addr,
-            metrics: metrics_addr,
-            stop: Some(tx),
-            task,
-        }
-    }
-
-    async fn channel(&self) -> Channel {
-        // The listener is bound before `run` starts, so the first connect can succeed; retry a
-        // bounded number of times in case the accept loop is not polled yet.
-        let url = format!("http://{}", self.addr);
-        for _ in 0..50 {
-            if let Ok(c) = Channel::from_shared(url.clone())
-                .expect("url")
-                .connect()
-                .await
-            {
-                return c;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
-        panic!("server at {url} did not accept connections");
-    }
-
-    async fn client(&self) -> EnvironmentClient<Channel> {
-        EnvironmentClient::new(self.channel().await)
-    }
-
-    async fn stop(mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        self.task.await.expect("join").expect("server ran cleanly");
-    }
-}
+mod common;
+use common::Server;
 
 fn reset(seed: u64) -> pb::ResetRequest {
     pb::ResetRequest {
@@ -522,15 +449,7 @@ async fn health_reflection_and_metrics() {
         .await
         .expect("step");
     let _ = c.step(ask("nope", "x")).await;
-    let mut tcp = tokio::net::TcpStream::connect(server.metrics)
-        .await
-        .expect("metrics");
-    tcp.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-        .await
-        .expect("write");
-    let mut body = String::new();
-    tcp.read_to_string(&mut body).await.expect("read");
-    assert!(body.starts_with("HTTP/1.1 200"), "{body}");
+    let body = server.metrics_text().await;
     for name in [
         "medgym_steps_total",
         "medgym_resets_total",

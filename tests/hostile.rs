@@ -5,97 +5,20 @@
 //! Interact stream.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use medgym_env::World;
 use medgym_proto::v1 as pb;
 use pb::environment_client::EnvironmentClient;
 use prost::Message;
 use prost::bytes::{Buf, BufMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::sync::oneshot;
 use tonic::Code;
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::codegen::http::uri::PathAndQuery;
 use tonic::transport::Channel;
 
-fn shared_world() -> Arc<World> {
-    static WORLD: std::sync::OnceLock<Arc<World>> = std::sync::OnceLock::new();
-    Arc::clone(WORLD.get_or_init(|| Arc::new(World::embedded().expect("embedded knowledge"))))
-}
-
-struct Server {
-    addr: SocketAddr,
-    metrics: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<Result<(), medgym_server::ServerError>>,
-}
-
-impl Server {
-    async fn start(config: medgym_server::Config) -> Server {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let metrics = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let metrics_addr = metrics.local_addr().expect("addr");
-        let (tx, rx) = oneshot::channel();
-        let task = tokio::spawn(medgym_server::run(
-            listener,
-            Some(metrics),
-            shared_world(),
-            config,
-            async move {
-                let _ = rx.await;
-            },
-        ));
-        Server {
-            addr,
-            metrics: metrics_addr,
-            stop: Some(tx),
-            task,
-        }
-    }
-
-    async fn channel(&self) -> Channel {
-        let url = format!("http://{}", self.addr);
-        for _ in 0..50 {
-            if let Ok(c) = Channel::from_shared(url.clone())
-                .expect("url")
-                .connect()
-                .await
-            {
-                return c;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        panic!("server at {url} did not accept connections");
-    }
-
-    async fn metrics_text(&self) -> String {
-        let mut tcp = tokio::net::TcpStream::connect(self.metrics)
-            .await
-            .expect("metrics");
-        tcp.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-            .await
-            .expect("write");
-        let mut body = String::new();
-        tcp.read_to_string(&mut body).await.expect("read");
-        assert!(body.starts_with("HTTP/1.1 200"), "{body}");
-        body
-    }
-
-    async fn stop(mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        self.task.await.expect("join").expect("server ran cleanly");
-    }
-}
+mod common;
+use common::Server;
 
 /// Bytes in, bytes out: what a client that does not speak protobuf (or lies) sends.
 #[derive(Debug, Clone, Copy, Default)]

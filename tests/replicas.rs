@@ -3,50 +3,19 @@
 //! as a run against one server.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-struct Serving {
-    child: Child,
-    addr: String,
-}
+mod common;
 
-impl Drop for Serving {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn serve(replica: &str) -> Serving {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_medgym"))
-        .args([
-            "serve",
-            "--addr",
-            "127.0.0.1:0",
-            "--metrics-addr",
-            "127.0.0.1:0",
-        ])
-        .args(["--replica-id", replica])
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn medgym serve");
-    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
-    for line in lines.by_ref() {
-        let line = line.expect("log line");
-        if line.contains("medgym serving")
-            && let Some(rest) = line.split("addr=").nth(1)
-        {
-            assert!(line.contains(&format!("replica=\"{replica}\"")), "{line}");
-            let addr = rest.split_whitespace().next().expect("address").to_string();
-            // Keep draining stderr so the server never blocks on a full pipe.
-            std::thread::spawn(move || lines.map_while(Result::ok).for_each(drop));
-            return Serving { child, addr };
-        }
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    panic!("medgym serve exited before serving");
+fn serve(replica: &str) -> common::Running {
+    let running = common::serve(&["--replica-id", replica]);
+    assert!(
+        running.line.contains(&format!("replica=\"{replica}\"")),
+        "{}",
+        running.line
+    );
+    running
 }
 
 /// Every record of a rollout file without its `episode_id`, which servers draw at random.

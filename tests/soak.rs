@@ -2,53 +2,21 @@
 //! 10-minute run recorded in benches/README.md (tools/soak.sh). Episodes must end and restart
 //! through autoreset, nothing may fail, and the CSV, plot and summary must say so.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-/// A server that a failing assertion must not leave running.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+mod common;
 
 #[test]
 fn a_short_soak_steps_every_session_without_errors_and_records_rss() {
-    let mut server = KillOnDrop(
-        Command::new(env!("CARGO_BIN_EXE_medgym"))
-            .args([
-                "serve",
-                "--addr",
-                "127.0.0.1:0",
-                "--metrics-addr",
-                "127.0.0.1:0",
-            ])
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn medgym serve"),
-    );
-    let mut lines = BufReader::new(server.0.stderr.take().expect("stderr")).lines();
-    let addr = loop {
-        let Some(Ok(line)) = lines.next() else {
-            panic!("server exited before serving");
-        };
-        if line.contains("medgym serving")
-            && let Some(rest) = line.split("addr=").nth(1)
-        {
-            break rest.split_whitespace().next().expect("address").to_string();
-        }
-    };
-    let drain = std::thread::spawn(move || lines.map_while(Result::ok).count());
+    let server = common::serve(&[]);
+    let addr = server.addr.clone();
 
     let out = tempfile::tempdir().expect("temp dir");
     let started = Instant::now();
     let soak = Command::new(env!("CARGO_BIN_EXE_medgym"))
         .args(["soak", "--server", &format!("http://{addr}")])
-        .args(["--server-pid", &server.0.id().to_string()])
+        .args(["--server-pid", &server.child.id().to_string()])
         .args(["--sessions", "200", "--batch", "50", "--workers", "2"])
         .args(["--minutes", "0.08", "--interval", "1", "--warmup", "2"])
         .args(["--no-errors", "--out"])
@@ -57,7 +25,6 @@ fn a_short_soak_steps_every_session_without_errors_and_records_rss() {
         .expect("run medgym soak");
     let stdout = String::from_utf8_lossy(&soak.stdout);
     drop(server);
-    let _ = drain.join();
     assert!(
         soak.status.success(),
         "{stdout}\n{}",
