@@ -672,3 +672,32 @@ async fn the_noise_record_is_revealed_only_once_the_episode_ended() {
             .all(|r| r.noise_events.is_empty())
     );
 }
+
+/// A replica that starts draining says so on a health watch before it stops: clients and probes
+/// that watch the environment's status stop sending it new episodes at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn draining_marks_the_environment_not_serving_first() {
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+    let mut server = Server::start(Default::default()).await;
+    let mut health = HealthClient::new(server.channel().await);
+    let mut watch = health
+        .watch(HealthCheckRequest {
+            service: "medgym.v1.Environment".into(),
+        })
+        .await
+        .expect("watch")
+        .into_inner();
+    let first = watch.message().await.expect("status").expect("a status");
+    assert_eq!(first.status, ServingStatus::Serving as i32);
+    server.begin_stop();
+    let next = tokio::time::timeout(std::time::Duration::from_secs(10), watch.message())
+        .await
+        .expect("a status change within 10 s")
+        .expect("status")
+        .expect("a status");
+    assert_eq!(next.status, ServingStatus::NotServing as i32);
+    drop(watch);
+    drop(health);
+    server.stop().await;
+}

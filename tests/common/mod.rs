@@ -92,6 +92,13 @@ impl Server {
         body
     }
 
+    /// Sends the shutdown signal without waiting for the drain.
+    pub fn begin_stop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+    }
+
     pub async fn stop(mut self) {
         if let Some(tx) = self.stop.take() {
             let _ = tx.send(());

@@ -226,9 +226,15 @@ pub async fn run(
         "medgym serving"
     );
     let grpc_done = stopped(stop_rx.clone());
+    let draining = health.clone();
     let signal = async move {
         shutdown.await;
         tracing::info!("shutting down: finishing in-flight calls");
+        // Before the drain, not after it: a client watching health learns at once that this
+        // replica takes no new episodes. The process itself ("") stays SERVING for liveness.
+        draining
+            .set_not_serving::<EnvironmentServer<Service>>()
+            .await;
         let _ = stop_tx.send(true);
     };
     tokio::spawn(signal);
@@ -265,7 +271,6 @@ pub async fn run(
         .serve_with_incoming_shutdown(incoming(listener), grpc_done)
         .await;
 
-    health.set_not_serving::<EnvironmentServer<Service>>().await;
     if let Some(sink) = &sink {
         // In-flight steps have finished; make their records durable before exiting.
         let mut w = sink.lock();
