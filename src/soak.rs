@@ -661,38 +661,41 @@ fn plot(path: &Path, samples: &[Sample], warmup_s: f64) -> Plot {
         .zip(&minutes)
         .filter_map(|(s, &m)| s.rss_kib.map(|r| (m, mib(r))))
         .collect();
-    let rss_max = rss.iter().map(|p| p.1).fold(0.0, f64::max).max(1.0) * 1.15;
-    let mut chart = ChartBuilder::on(&top)
-        .caption("server RSS (MiB)", ("sans-serif", 18))
-        .margin(12)
-        .x_label_area_size(30)
-        .y_label_area_size(60)
-        .build_cartesian_2d(0.0..x_max, 0.0..rss_max)?;
-    chart
-        .configure_mesh()
-        .max_light_lines(1)
-        .x_desc("minutes")
-        .y_label_formatter(&|v| format!("{v:.0}"))
-        .draw()?;
-    chart.draw_series(std::iter::once(Rectangle::new(
-        [(0.0, 0.0), (warm, rss_max)],
-        BLACK.mix(0.06).filled(),
-    )))?;
-    chart.draw_series(std::iter::once(PathElement::new(rss, BLUE.stroke_width(2))))?;
-
+    panel(&top, "server RSS (MiB)", rss, BLUE, x_max, warm)?;
     let rate: Vec<(f64, f64)> = samples
         .iter()
         .zip(&minutes)
         .skip(1)
         .map(|(s, &m)| (m, s.steps_per_s))
         .collect();
-    let rate_max = rate.iter().map(|p| p.1).fold(0.0, f64::max).max(1.0) * 1.15;
-    let mut chart = ChartBuilder::on(&bottom)
-        .caption("steps/s (BatchStep, autoreset)", ("sans-serif", 18))
+    panel(
+        &bottom,
+        "steps/s (BatchStep, autoreset)",
+        rate,
+        RED,
+        x_max,
+        warm,
+    )?;
+    root.present()?;
+    Ok(())
+}
+
+/// One line chart against minutes, from zero to 15% above its highest point, the warm-up shaded.
+fn panel(
+    area: &DrawingArea<SVGBackend<'_>, plotters::coord::Shift>,
+    caption: &str,
+    points: Vec<(f64, f64)>,
+    color: RGBColor,
+    x_max: f64,
+    warm: f64,
+) -> Plot {
+    let y_max = points.iter().map(|p| p.1).fold(0.0, f64::max).max(1.0) * 1.15;
+    let mut chart = ChartBuilder::on(area)
+        .caption(caption, ("sans-serif", 18))
         .margin(12)
         .x_label_area_size(30)
         .y_label_area_size(60)
-        .build_cartesian_2d(0.0..x_max, 0.0..rate_max)?;
+        .build_cartesian_2d(0.0..x_max, 0.0..y_max)?;
     chart
         .configure_mesh()
         .max_light_lines(1)
@@ -700,11 +703,13 @@ fn plot(path: &Path, samples: &[Sample], warmup_s: f64) -> Plot {
         .y_label_formatter(&|v| format!("{v:.0}"))
         .draw()?;
     chart.draw_series(std::iter::once(Rectangle::new(
-        [(0.0, 0.0), (warm, rate_max)],
+        [(0.0, 0.0), (warm, y_max)],
         BLACK.mix(0.06).filled(),
     )))?;
-    chart.draw_series(std::iter::once(PathElement::new(rate, RED.stroke_width(2))))?;
-    root.present()?;
+    chart.draw_series(std::iter::once(PathElement::new(
+        points,
+        color.stroke_width(2),
+    )))?;
     Ok(())
 }
 

@@ -404,17 +404,9 @@ async fn health_reflection_and_metrics() {
     let server = Server::start(Default::default()).await;
     let channel = server.channel().await;
 
-    let mut health = tonic_health::pb::health_client::HealthClient::new(channel.clone());
-    let status = health
-        .check(tonic_health::pb::HealthCheckRequest {
-            service: "medgym.v1.Environment".into(),
-        })
-        .await
-        .expect("health")
-        .into_inner();
     assert_eq!(
-        status.status,
-        tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+        common::health_status(channel.clone(), "medgym.v1.Environment").await,
+        tonic_health::pb::health_check_response::ServingStatus::Serving
     );
 
     use tonic_reflection::pb::v1::{

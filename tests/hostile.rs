@@ -510,17 +510,9 @@ async fn ten_thousand_hostile_payloads_leave_the_server_correct() {
     // Still serving, on the connection that carried the barrage, and the same episode.
     let after = script(&mut client, 42).await;
     assert_eq!(before, after, "same seed, same episode after the barrage");
-    let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
-    let status = health
-        .check(tonic_health::pb::HealthCheckRequest {
-            service: "medgym.v1.Environment".into(),
-        })
-        .await
-        .expect("health")
-        .into_inner();
     assert_eq!(
-        status.status,
-        tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+        common::health_status(channel, "medgym.v1.Environment").await,
+        tonic_health::pb::health_check_response::ServingStatus::Serving
     );
 
     // Every error the clients saw is counted by code. (The recorder is shared by the servers

@@ -107,6 +107,23 @@ impl Server {
     }
 }
 
+/// The health status of `service` ("" for the process) over `channel`.
+pub async fn health_status(
+    channel: Channel,
+    service: &str,
+) -> tonic_health::pb::health_check_response::ServingStatus {
+    let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
+    let status = health
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: service.into(),
+        })
+        .await
+        .expect("health")
+        .into_inner()
+        .status;
+    tonic_health::pb::health_check_response::ServingStatus::try_from(status).expect("a status")
+}
+
 /// A child process killed and reaped when dropped.
 pub struct KillOnDrop(pub std::process::Child);
 
