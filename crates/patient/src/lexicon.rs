@@ -346,6 +346,9 @@ struct Phrase {
     /// A single word that many phrases share ("pain", "swelling"): it names its finding only
     /// when the question names nothing more specific.
     generic: bool,
+    /// A single word that several phrases are built from ("urge", "mouth", "full"): on its own
+    /// it names its finding only when the question says little else.
+    common: bool,
     owner: FindingIdx,
     others: Vec<FindingIdx>,
 }
@@ -375,6 +378,10 @@ pub struct Lexicon {
     sensitive_finding: Vec<bool>,
     /// Per finding: how many diseases list it.
     uses: Vec<u32>,
+    /// Per finding: the ids of every word of its phrases, sorted.
+    finding_words: Vec<Vec<u32>>,
+    /// Per word id: how many phrases have the word.
+    word_df: Vec<u32>,
     /// Per finding: whether `lexicon.json` gives it phrases (a finding questions are written
     /// for keeps the phrases it owns).
     curated: Vec<bool>,
@@ -399,6 +406,18 @@ const LONG_PHRASE: usize = 3;
 
 /// A one-word phrase whose word is in at least this many phrases is generic.
 const GENERIC_DF: usize = 40;
+
+/// A one-word phrase whose word is in at least this many phrases is a building block of
+/// descriptions rather than a description of its own.
+const COMMON_DF: usize = 6;
+
+/// A building-block word beside at least this many content words its finding's phrases never
+/// use (and more than twice as many as they do use) is not what the question is about.
+const UNEXPLAINED: usize = 4;
+
+/// A word in at least this many phrases ("feel", "after") says nothing about what a question
+/// is about.
+const FILLER_DF: u32 = 60;
 
 /// Extra words a phrase may be spread over in a question ("pain in your chest" for "chest
 /// pain" is one extra word after stop words; word order is free).
@@ -497,6 +516,7 @@ impl Lexicon {
                     ids: Vec::new(),
                     settled: authored || named,
                     generic: false,
+                    common: false,
                     coordinators: coordinators.get(&words).copied().unwrap_or(0),
                     words,
                     owner,
@@ -520,6 +540,8 @@ impl Lexicon {
             .collect();
         for (p, g) in phrases.iter_mut().zip(generic) {
             p.generic = g;
+            p.common = p.words.len() == 1
+                && df.get(p.words[0].as_str()).copied().unwrap_or(0) >= COMMON_DF;
         }
         let mut word_ids: HashMap<String, u32> = HashMap::new();
         for p in &mut phrases {
@@ -531,6 +553,20 @@ impl Lexicon {
                     *word_ids.entry(w.clone()).or_insert(next)
                 })
                 .collect();
+        }
+        let mut word_df = vec![0u32; word_ids.len()];
+        for (w, &id) in &word_ids {
+            word_df[id as usize] = df.get(w.as_str()).copied().unwrap_or(0) as u32;
+        }
+        let mut finding_words: Vec<Vec<u32>> = vec![Vec::new(); knowledge.findings.len()];
+        for p in &phrases {
+            for &f in std::iter::once(&p.owner).chain(&p.others) {
+                finding_words[f as usize].extend(&p.ids);
+            }
+        }
+        for w in &mut finding_words {
+            w.sort_unstable();
+            w.dedup();
         }
         let mut by_rarest: Vec<Vec<u32>> = vec![Vec::new(); word_ids.len()];
         for (i, p) in phrases.iter().enumerate() {
@@ -576,6 +612,8 @@ impl Lexicon {
             exam_analytes,
             curated,
             uses,
+            finding_words,
+            word_df,
             elsewhere,
             normalizer,
             phrases,
@@ -730,9 +768,9 @@ impl Lexicon {
             });
         }
 
-        // (crosses a coordinator, phrase length, window length, positions, phrase) of every
-        // phrase found.
-        let mut hits: Vec<(bool, usize, usize, Vec<usize>, u32)> = Vec::new();
+        // (crosses a coordinator, phrase length, spans an "and", window length, positions,
+        // phrase) of every phrase found.
+        let mut hits: Vec<(bool, usize, bool, usize, Vec<usize>, u32)> = Vec::new();
         for c in candidates {
             let phrase = &self.phrases[c as usize];
             if let Some(positions) = window(&ids, &phrase.ids, slack) {
@@ -741,26 +779,30 @@ impl Lexicon {
                     (lo.min(alternatives[p]), hi.max(alternatives[p]))
                 });
                 let crosses = hi - lo > phrase.coordinators;
-                hits.push((crosses, phrase.words.len(), span, positions, c));
+                let joins = segments[positions[0]] != segments[positions[positions.len() - 1]];
+                hits.push((crosses, phrase.words.len(), joins, span, positions, c));
             }
         }
         // Phrases inside one alternative first ("chest pain or shortness of breath" is two
         // findings, not "chest pain on breathing"), then the longest phrase, then the tightest
         // window: a phrase whose words a longer phrase already took ("pain" inside "chest
-        // pain") is not a second finding.
+        // pain") is not a second finding. Of two as long, the one inside one side of an "and"
+        // goes first: "is your urine dark and your stool pale?" is dark urine and pale stool,
+        // not black stool taking "dark" across the "and".
         hits.sort_by(|a, b| {
             a.0.cmp(&b.0)
                 .then(b.1.cmp(&a.1))
                 .then(a.2.cmp(&b.2))
                 .then(a.3.cmp(&b.3))
                 .then(a.4.cmp(&b.4))
+                .then(a.5.cmp(&b.5))
         });
         let mut covered = vec![false; words.len()];
         // (positions, phrases): phrases over exactly the same words ("salt craving", "craving
         // salt") are one mention, and every finding they name is a variant of the first; so is
         // every finding of a phrase inside it ("tired" inside "tired easily").
         let mut kept: Vec<(Vec<usize>, Vec<u32>)> = Vec::new();
-        for (_, _, _, positions, phrase) in hits {
+        for (_, _, _, _, positions, phrase) in hits {
             if positions.iter().all(|&p| covered[p]) {
                 if let Some(same) = kept
                     .iter_mut()
@@ -812,6 +854,46 @@ impl Lexicon {
         if kept.iter().any(|(pos, _)| pos.len() >= LONG_PHRASE) {
             kept.retain(|(pos, _)| pos.len() > 1);
         }
+        // A word many descriptions are built from, among content words its finding's phrases
+        // never use, is not what the question asks about: "the urge to chew chalk or soil" is
+        // not urinary urgency, "breathe through your mouth because no air gets through your
+        // nostrils" not a mouth finding. Better not understood than misunderstood. Words the
+        // finding's own phrases use speak for it ("thirsty even after drinking plenty of
+        // fluids" keeps thirst), and a word another phrase took speaks against it.
+        kept.retain(|(pos, ps)| {
+            let p = &self.phrases[ps[0] as usize];
+            if pos.len() > 1 || !p.common {
+                return true;
+            }
+            // The findings the word may name: its owner and the variants beside it.
+            let findings: Vec<FindingIdx> = ps
+                .iter()
+                .flat_map(|&q| {
+                    let q = &self.phrases[q as usize];
+                    std::iter::once(q.owner).chain(q.others.iter().copied())
+                })
+                .collect();
+            let (mut known, mut alien) = (0, 0);
+            for (i, id) in ids.iter().enumerate() {
+                if i == pos[0] {
+                    continue;
+                }
+                if findings
+                    .iter()
+                    .any(|&f| self.finding_words[f as usize].binary_search(id).is_ok())
+                {
+                    known += 1;
+                } else if covered[i]
+                    || self
+                        .word_df
+                        .get(*id as usize)
+                        .is_none_or(|&n| n < FILLER_DF)
+                {
+                    alien += 1;
+                }
+            }
+            alien < UNEXPLAINED || alien <= 2 * known
+        });
         // Without a coordinator a question asks about one thing ("episodes of sudden fear with
         // a racing heart" is panic): the best mention names it and the other mentions' findings
         // ride along as variants the patient may still affirm.

@@ -73,6 +73,28 @@ const TABLE: &[(&str, &[&str])] = &[
     ),
     ("Did your father have diabetes?", &[]),
     ("Is there a family history of asthma?", &[]),
+    // A word many phrases are built from ("urge", "mouth") among content words its finding
+    // never uses is not that finding; beside its finding's own words it still is.
+    ("Do you get the urge to whistle tunes while gardening?", &[]),
+    (
+        "Do you hum with your mouth closed while painting fences?",
+        &[],
+    ),
+    (
+        "Do you feel thirsty even after drinking plenty of fluids?",
+        &["HP:0001959"],
+    ),
+    ("Do you have the urge to pee?", &["HP:0000012"]),
+    // Of two phrases as long, the one inside one side of an "and" goes first: "dark" belongs
+    // to the urine, not to a black stool.
+    (
+        "Is your urine dark and are your stools pale?",
+        &["HP:0040319", "HP:0011985"],
+    ),
+    (
+        "Has your urine gone dark and your stool pale?",
+        &["HP:0040319", "HP:0011985"],
+    ),
 ];
 
 #[test]
@@ -281,27 +303,50 @@ fn coverage_questions_recall_and_false_positives() {
     assert!(fp <= 0.03, "false positives {fp:.3}");
 }
 
-/// The validity figure of issue 5: a fresh held-out set written by someone else after the
-/// lexicon was frozen (crates/patient/tests/data/questions_heldout.json), never read while
-/// improving it. Read at run time so that a missing file fails this test, loudly, rather than
-/// the build or, worse, nothing at all.
-#[test]
-#[ignore = "issue 5 targets not met on the fresh held-out set: recall 0.666 (target 0.9), false \
-            positives 0.232 (target 0.05), measured after round 3; see docs/validity.md"]
-fn held_out_questions_meet_the_targets() {
-    let path =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/questions_heldout.json");
+/// Reads a question set from tests/data at run time, so that a missing file fails its test
+/// loudly rather than the build or, worse, nothing at all.
+fn question_file(name: &str) -> Vec<Entry> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
         panic!(
-            "the fresh held-out question set {} could not be read ({e}): it must be committed \
-             (same shape as questions.json) for the recall/false-positive targets to be measured",
+            "the question set {} could not be read ({e}): it must be committed \
+             (same shape as questions.json) for its figures to be measured",
             path.display()
         )
     });
     let entries: Vec<Entry> = serde_json::from_str(&text)
         .unwrap_or_else(|e| panic!("{} is not a list of questions: {e}", path.display()));
     assert!(!entries.is_empty(), "{} has no questions", path.display());
-    report_and_assert("held-out (fresh set)", &measure(&entries));
+    entries
+}
+
+/// The validity figure of issue 5: the second fresh held-out set (questions_heldout2.json),
+/// written by an engineer who had seen neither the lexicon nor the earlier sets, and measured
+/// once after round 4 was frozen.
+#[test]
+#[ignore = "issue 5 targets not met on the second fresh held-out set: recall 0.775 (target 0.9), \
+            false positives 0.156 (target 0.05), measured once after round 4; see docs/validity.md"]
+fn held_out_questions_meet_the_targets() {
+    report_and_assert(
+        "held-out (second fresh set)",
+        &measure(&question_file("questions_heldout2.json")),
+    );
+}
+
+/// The first fresh held-out set, spent: measured twice (0.614 / 0.309, then 0.666 / 0.232),
+/// then development data for round 4. A regression guard now, not a validity figure.
+#[test]
+fn the_spent_held_out_set_stays_understood() {
+    let f = measure(&question_file("questions_heldout.json"));
+    let (recall, fp) = (f.recall(), f.false_positives());
+    println!(
+        "first held-out set (spent, dev): recall {recall:.3} ({}/{}), false positives {fp:.3} ({}/{})",
+        f.found, f.expected, f.wrong, f.predicted
+    );
+    assert!(recall >= 0.94, "recall {recall:.3}");
+    assert!(fp <= 0.085, "false positives {fp:.3}");
 }
 
 /// The questions the lexicon's author wrote while building it (crates/patient/tests/data/
