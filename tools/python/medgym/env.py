@@ -65,6 +65,31 @@ def reset_arguments(args: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def open_client(
+    client: Client | None,
+    address: Address,
+    *,
+    timeout: float,
+    max_retries: int,
+    token: str | None,
+    ca_file: str | None,
+) -> tuple[Client, bool, pb.EnvSpec]:
+    """The given client, or a new one to ``address``; whether it is ours to close; the server's spec.
+
+    A client opened here is closed again if the spec cannot be read, so a failed constructor
+    leaks no channel.
+    """
+    own = client is None
+    if client is None:
+        client = Client(address, timeout=timeout, max_retries=max_retries, token=token, ca_file=ca_file)
+    try:
+        return client, own, client.get_spec()
+    except BaseException:
+        if own:
+            client.close()
+        raise
+
+
 class MedgymEnv(gym.Env[dict, ActionLike]):
     """A simulated patient: ask, examine, search, then diagnose.
 
@@ -114,29 +139,14 @@ class MedgymEnv(gym.Env[dict, ActionLike]):
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode {render_mode!r} is not one of {self.metadata['render_modes']}")
         self.render_mode = render_mode
-        self._own_client = client is None
-        self.client = (
-            client
-            if client is not None
-            else Client(address, timeout=timeout, max_retries=max_retries, token=token, ca_file=ca_file)
+        #: The server's EnvSpec (domains, exams, tools, defaults, limits).
+        self.server_spec: pb.EnvSpec
+        self.client, self._own_client, self.server_spec = open_client(
+            client, address, timeout=timeout, max_retries=max_retries, token=token, ca_file=ca_file
         )
-        try:
-            #: The server's EnvSpec (domains, exams, tools, defaults, limits).
-            self.server_spec: pb.EnvSpec = self.client.get_spec()
-        except BaseException:
-            if self._own_client:
-                self.client.close()
-            raise
-        self._episode = {
-            "task_id": task_id,
-            "domain": domain,
-            "split": split,
-            "max_turns": max_turns,
-            "budget_usd": budget_usd,
-            "noise": noise,
-            "persona": persona,
-            "reward_weights": reward_weights,
-        }
+        self._episode = dict(
+            zip(EPISODE_KEYS, (task_id, domain, split, max_turns, budget_usd, noise, persona, reward_weights))
+        )
         self.observation_space = observation_space()
         self.action_space = action_space(self.server_spec.limits.max_text_bytes or 16 * 1024)
         #: The live session's id, or None before the first reset and after close.

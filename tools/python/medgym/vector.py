@@ -20,7 +20,7 @@ from medgym._proto import pb
 from medgym.actions import ActionLike, to_action
 from medgym.client import DEFAULT_ADDRESS, Client, new_request_id, reset_request
 from medgym.convert import observation, reset_info, step_info
-from medgym.env import reset_arguments, split_episode_args
+from medgym.env import EPISODE_KEYS, open_client, reset_arguments, split_episode_args
 from medgym.errors import MedgymError
 from medgym.routing import Address
 from medgym.spaces import action_space, observation_space
@@ -71,28 +71,13 @@ class MedgymVectorEnv(VectorEnv):
         if num_envs < 1:
             raise ValueError(f"num_envs must be at least 1, got {num_envs}")
         self.num_envs = int(num_envs)
-        self._own_client = client is None
-        self.client = (
-            client
-            if client is not None
-            else Client(address, timeout=timeout, max_retries=max_retries, token=token, ca_file=ca_file)
+        self.server_spec: pb.EnvSpec
+        self.client, self._own_client, self.server_spec = open_client(
+            client, address, timeout=timeout, max_retries=max_retries, token=token, ca_file=ca_file
         )
-        try:
-            self.server_spec: pb.EnvSpec = self.client.get_spec()
-        except BaseException:
-            if self._own_client:
-                self.client.close()
-            raise
-        self._episode = {
-            "task_id": task_id,
-            "domain": domain,
-            "split": split,
-            "max_turns": max_turns,
-            "budget_usd": budget_usd,
-            "noise": noise,
-            "persona": persona,
-            "reward_weights": reward_weights,
-        }
+        self._episode = dict(
+            zip(EPISODE_KEYS, (task_id, domain, split, max_turns, budget_usd, noise, persona, reward_weights))
+        )
         self.single_observation_space = observation_space()
         self.single_action_space = action_space(self.server_spec.limits.max_text_bytes or 16 * 1024)
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
