@@ -25,6 +25,13 @@ const TABLE: &[(&str, &[&str])] = &[
     ("Are your joints swollen?", &["HP:0001386"]),
     ("Any rashes?", &["HP:0000988"]),
     ("Have you been coughing up blood?", &["HP:0002105"]),
+    // "Blocked up" and "bottom" depend on what they qualify: no global synonym for either.
+    ("Are your bowels blocked up?", &["HP:0002019"]),
+    (
+        "Is your nose runny or blocked up?",
+        &["HP:0031417", "HP:0001742"],
+    ),
+    ("Any bleeding from your bottom?", &["HP:0002573"]),
     // "-edness": Snowball would leave "headed", which no phrase has.
     (
         "Have you felt light-headedness when you stand?",
@@ -124,6 +131,8 @@ fn unrelated_questions_name_nothing() {
     let k = Knowledge::embedded().expect("knowledge");
     let lexicon = Lexicon::new(&k);
     for q in [
+        // A muscle "seizing up" is not a seizure.
+        "Does your calf keep seizing up at night?",
         "What is your job?",
         "How are you today?",
         "Do you have any hobbies?",
