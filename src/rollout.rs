@@ -132,7 +132,11 @@ pub fn rollout(args: RolloutArgs) -> Result<()> {
     } else {
         over_grpc(&args, &world, &ctx, &sampler, &mut writer)?;
     }
+    // Both paths stop early on a failed episode, so fewer lines than asked means a lost one.
     let written = writer.next;
+    if written != args.episodes {
+        bail!("only {written} of {} episodes finished", args.episodes);
+    }
     bar.finish_and_clear();
     file.sync_all()
         .with_context(|| format!("syncing {}", args.out.display()))?;
@@ -251,13 +255,6 @@ fn in_process(
         }
         Ok(())
     })?;
-    if writer.next != args.episodes {
-        bail!(
-            "only {} of {} episodes finished",
-            writer.next,
-            args.episodes
-        );
-    }
     Ok(())
 }
 
@@ -363,13 +360,6 @@ fn over_grpc(
             writer.push(i, line)?;
         }
         while tasks.join_next().await.is_some() {}
-        if writer.next != args.episodes {
-            bail!(
-                "only {} of {} episodes finished",
-                writer.next,
-                args.episodes
-            );
-        }
         Ok(())
     })
 }
