@@ -1,5 +1,5 @@
-//! Embeds `knowledge/icd10cm.json` and `knowledge/hpo_terms.json` when the knowledge builder has
-//! written them (cfgs `medgym_icd10cm`, `medgym_hpo`).
+//! Embeds `knowledge/hpo_terms.json` when the knowledge builder has written it (cfg `medgym_hpo`).
+//! `knowledge/icd10cm.json` comes from `medgym-clinic`, which embeds it for diagnosis resolution.
 
 use std::path::PathBuf;
 
@@ -7,16 +7,11 @@ fn main() {
     let dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default());
     let knowledge = dir.join("../../knowledge");
     println!("cargo::rerun-if-changed={}", knowledge.display());
-    for (name, cfg, env) in [
-        ("icd10cm.json", "medgym_icd10cm", "MEDGYM_ICD10CM"),
-        ("hpo_terms.json", "medgym_hpo", "MEDGYM_HPO"),
-    ] {
-        println!("cargo::rustc-check-cfg=cfg({cfg})");
-        let file = knowledge.join(name);
-        if file.is_file() {
-            let file = file.canonicalize().unwrap_or(file);
-            println!("cargo::rustc-cfg={cfg}");
-            println!("cargo::rustc-env={env}={}", file.display());
-        }
+    println!("cargo::rustc-check-cfg=cfg(medgym_hpo)");
+    let file = knowledge.join("hpo_terms.json");
+    if file.is_file() {
+        let file = file.canonicalize().unwrap_or(file);
+        println!("cargo::rustc-cfg=medgym_hpo");
+        println!("cargo::rustc-env=MEDGYM_HPO={}", file.display());
     }
 }

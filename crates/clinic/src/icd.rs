@@ -237,6 +237,10 @@ mod index_tests {
     }
 }
 
+/// The text of `knowledge/icd10cm.json` compiled into the binary. The knowledge base reads its
+/// passages from this same copy, so the 4.7 MB file is embedded once.
+pub const EMBEDDED_TEXT: &str = include_str!("../../../knowledge/icd10cm.json");
+
 impl Index {
     /// The index of the ICD-10-CM release compiled into the binary (`knowledge/icd10cm.json`),
     /// parsed once. The classification is the same whatever case set is loaded.
@@ -244,8 +248,7 @@ impl Index {
         static INDEX: std::sync::OnceLock<Index> = std::sync::OnceLock::new();
         INDEX.get_or_init(|| {
             // The file is generated and tested with the build; a broken one is a build bug.
-            Index::parse(include_str!("../../../knowledge/icd10cm.json"))
-                .expect("knowledge/icd10cm.json parses")
+            Index::parse(EMBEDDED_TEXT).expect("knowledge/icd10cm.json parses")
         })
     }
 }

@@ -65,21 +65,15 @@ pub fn load_dir(dir: &Path) -> Result<Option<Vec<IcdEntry>>, KbError> {
         .transpose()
 }
 
-/// The text of `knowledge/icd10cm.json` as it was when this crate was compiled, if it existed.
-pub fn embedded_text() -> Option<&'static str> {
-    #[cfg(medgym_icd10cm)]
-    {
-        Some(include_str!(env!("MEDGYM_ICD10CM")))
-    }
-    #[cfg(not(medgym_icd10cm))]
-    {
-        None
-    }
+/// The text of `knowledge/icd10cm.json` as it was when the workspace was compiled: the copy
+/// `medgym-clinic` embeds for diagnosis resolution, not a second one.
+pub fn embedded_text() -> &'static str {
+    medgym_clinic::icd::EMBEDDED_TEXT
 }
 
-/// The entries of the embedded index (none if there was no file at compile time).
+/// The entries of the embedded index.
 pub fn embedded() -> Result<Vec<IcdEntry>, KbError> {
-    embedded_text().map_or(Ok(Vec::new()), |t| parse(t, "embedded"))
+    parse(embedded_text(), "embedded")
 }
 
 #[cfg(test)]
@@ -113,8 +107,8 @@ mod tests {
     }
 
     #[test]
-    fn embedded_parses_when_present() {
+    fn the_embedded_index_is_the_whole_classification() {
         let v = embedded().expect("the embedded ICD-10-CM index parses");
-        assert_eq!(v.is_empty(), embedded_text().is_none());
+        assert!(v.len() > 40_000, "{}", v.len());
     }
 }
