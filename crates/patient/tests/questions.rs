@@ -102,6 +102,64 @@ const TABLE: &[(&str, &[&str])] = &[
         "Has your urine gone dark and your stool pale?",
         &["HP:0040319", "HP:0011985"],
     ),
+    // A muscle "seizing up" is a cramp, not a seizure.
+    (
+        "Does your calf keep seizing up at night?",
+        &["muscle_cramps"],
+    ),
+    // "Winded" is short of breath; "wind", which it stems to, is not.
+    ("Does that wind you up?", &[]),
+    // A question about someone else who is not a relative names no finding of the patient's,
+    // only one that is itself about others; the patient is still the subject of "your partner
+    // says you snore" and of "your snoring".
+    ("Has anyone at work been coughing?", &[]),
+    ("Have your children had a cough?", &[]),
+    ("Is anyone around you being sick?", &[]),
+    ("Is anyone else at home itchy?", &["itchy_contacts"]),
+    ("Does your partner say you snore?", &["HP:0025267"]),
+    (
+        "Has your husband complained about your snoring?",
+        &["HP:0025267"],
+    ),
+    (
+        "Do you have to get away from your kids when the headache comes?",
+        &["HP:0002315"],
+    ),
+    ("Do you have a family history of asthma?", &[]),
+    // A question mark ends a question: its words do not join the next one's.
+    (
+        "Any chest pain? Do you get short of breath?",
+        &["HP:0100749", "HP:0002094"],
+    ),
+    // "Hips and knees" is two places of one complaint.
+    ("Do your hips and knees ache?", &["HP:0002829"]),
+    // A specific word that is a whole alternative is a second thing asked about.
+    (
+        "Do you get heartburn, or sour fluid coming back into your mouth?",
+        &["heartburn", "regurgitation"],
+    ),
+    // "Often" of the second half is not drinking "a lot".
+    (
+        "Have you been drinking loads and peeing more often?",
+        &["HP:0001959", "HP:0100515"],
+    ),
+    // "Burn off what you eat" is exercise; burning after eating is not.
+    (
+        "Do you feel a burning in your throat after eating?",
+        &["heartburn"],
+    ),
+    // Yellow phlegm is not jaundice ("yellowing" is).
+    ("Is the phlegm yellow or green?", &["HP:0031245"]),
+    // "Keep to yourself" (withdrawal) needs its words, not "keep yourself from falling".
+    (
+        "Do you keep yourself from falling by holding on to furniture?",
+        &["imbalance"],
+    ),
+    // No phrase matches, but the question's rare words are weight loss's own.
+    (
+        "Have your clothes, belt and rings all become loose?",
+        &["HP:0001824"],
+    ),
 ];
 
 #[test]
@@ -131,8 +189,11 @@ fn unrelated_questions_name_nothing() {
     let k = Knowledge::embedded().expect("knowledge");
     let lexicon = Lexicon::new(&k);
     for q in [
-        // A muscle "seizing up" is not a seizure.
-        "Does your calf keep seizing up at night?",
+        // The closest-finding fallback is for questions about the patient's own experience.
+        "Has anyone at home had loose clothes, belts and rings?",
+        "Where have your clothes, belt and rings become loose?",
+        "Who do you live with at home?",
+        "Do you look after anyone at home?",
         "What is your job?",
         "How are you today?",
         "Do you have any hobbies?",
@@ -331,17 +392,30 @@ fn question_file(name: &str) -> Vec<Entry> {
     entries
 }
 
-/// The validity figure of issue 5: the second fresh held-out set (questions_heldout2.json),
-/// written by an engineer who had seen neither the lexicon nor the earlier sets, and measured
-/// once after round 4 was frozen.
+/// The validity figure of issue 5: the third fresh held-out set (questions_heldout3.json),
+/// written by an engineer who had seen neither the lexicon nor the earlier sets, measured once
+/// by the lead engineer after round 5 was frozen.
 #[test]
-#[ignore = "issue 5 targets not met on the second fresh held-out set: recall 0.775 (target 0.9), \
-            false positives 0.156 (target 0.05), measured once after round 4; see docs/validity.md"]
+#[ignore = "misses the targets: third fresh set, round 5, recall 0.845, false positives 0.089 (docs/validity.md)"]
 fn held_out_questions_meet_the_targets() {
     report_and_assert(
-        "held-out (second fresh set)",
-        &measure(&question_file("questions_heldout2.json")),
+        "held-out (third fresh set)",
+        &measure(&question_file("questions_heldout3.json")),
     );
+}
+
+/// The second fresh held-out set, spent: measured once after round 4 (0.775 / 0.156), read,
+/// then development data for round 5. A regression guard now, not a validity figure.
+#[test]
+fn the_second_spent_held_out_set_stays_understood() {
+    let f = measure(&question_file("questions_heldout2.json"));
+    let (recall, fp) = (f.recall(), f.false_positives());
+    println!(
+        "second held-out set (spent, dev): recall {recall:.3} ({}/{}), false positives {fp:.3} ({}/{})",
+        f.found, f.expected, f.wrong, f.predicted
+    );
+    assert!(recall >= 0.96, "recall {recall:.3}");
+    assert!(fp <= 0.05, "false positives {fp:.3}");
 }
 
 /// The first fresh held-out set, spent: measured twice (0.614 / 0.309, then 0.666 / 0.232),
