@@ -3,6 +3,7 @@
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::path::Path;
+use std::sync::OnceLock;
 
 use serde::de::DeserializeOwned;
 
@@ -85,6 +86,34 @@ pub struct Knowledge {
     /// Per case, resolved once at load so that a step never hashes an id: its findings in
     /// `case.findings` order, its pertinent negatives, its disease.
     case_idx: Vec<CaseIdx>,
+    /// Normalised names, filled on first use (see [`Knowledge::normalized_disease_names`]).
+    normalized: NormalizedNames,
+}
+
+/// Normalised names of diseases and findings, each computed the first time it is asked for
+/// and then kept: a patient checks every finding it names against its disease's names (which
+/// it must not say), and normalising them again in every episode was a third of an answer's
+/// cost. Lazily, because most of the 8,208 diseases never come up in a run and normalising
+/// all of them at load would slow every start. A pure function of the records, so a value
+/// is the same whichever episode (or thread) computes it first.
+#[derive(Debug, Default)]
+struct NormalizedNames {
+    /// Per disease: its name, then each synonym, in record order.
+    diseases: Box<[OnceLock<Box<[Words]>>]>,
+    /// Per finding: its name, then its first lay phrase (the name again when it has none).
+    findings: Box<[OnceLock<[Vec<String>; 2]>]>,
+}
+
+/// A name's normalised words.
+type Words = Vec<String>;
+
+impl NormalizedNames {
+    fn new(diseases: usize, findings: usize) -> Self {
+        NormalizedNames {
+            diseases: (0..diseases).map(|_| OnceLock::new()).collect(),
+            findings: (0..findings).map(|_| OnceLock::new()).collect(),
+        }
+    }
 }
 
 /// A case's references as indices.
@@ -263,6 +292,7 @@ impl Knowledge {
             disease_by_name,
             tasks_by: HashMap::new(),
             case_idx: Vec::new(),
+            normalized: NormalizedNames::default(),
         };
         let mut knowledge = knowledge;
         let mut tasks_by: HashMap<(String, String), Vec<TaskIdx>> = HashMap::new();
@@ -284,6 +314,8 @@ impl Knowledge {
             }
         }
         knowledge.tasks_by = tasks_by;
+        knowledge.normalized =
+            NormalizedNames::new(knowledge.diseases.len(), knowledge.findings.len());
         knowledge.case_idx = knowledge
             .cases
             .iter()
@@ -373,6 +405,33 @@ impl Knowledge {
     pub fn task_disease(&self, idx: TaskIdx) -> &Disease {
         // Validated at load: every case names a known disease.
         &self.diseases[self.task_disease_idx(idx) as usize]
+    }
+
+    /// A disease's name and then each of its synonyms (in record order), each through
+    /// [`text::normalize`]; computed on first use and kept.
+    pub fn normalized_disease_names(&self, disease: u32) -> &[Vec<String>] {
+        self.normalized.diseases[disease as usize].get_or_init(|| {
+            let d = &self.diseases[disease as usize];
+            std::iter::once(&d.name)
+                .chain(&d.synonyms)
+                .map(|n| text::normalize(n))
+                .collect()
+        })
+    }
+
+    /// A finding's name (`lay = false`) or its first lay phrase, else its name (`lay =
+    /// true`), through [`text::normalize`]; computed on first use and kept.
+    pub fn normalized_finding_name(&self, finding: FindingIdx, lay: bool) -> &[String] {
+        let [name, first_lay] = self.normalized.findings[finding as usize].get_or_init(|| {
+            let f = &self.findings[finding as usize];
+            let name = text::normalize(&f.name);
+            let first_lay = f
+                .lay
+                .first()
+                .map_or_else(|| name.clone(), |l| text::normalize(l));
+            [name, first_lay]
+        });
+        if lay { first_lay } else { name }
     }
 
     /// Resolves a free-text disease name, synonym, ICD-10-CM code or ORPHA/OMIM id to a disease.
@@ -696,6 +755,45 @@ mod tests {
                 .collect();
             assert_eq!(k.case_negatives(t), &negatives[..], "{}", c.id);
             assert_eq!(k.task_disease(t).id, k.disease_of(c).id);
+        }
+    }
+
+    #[test]
+    fn kept_normalised_names_are_what_normalising_gives() {
+        let k = Knowledge::embedded().expect("embedded knowledge is valid");
+        for (i, d) in k.diseases.iter().enumerate() {
+            let fresh: Vec<Vec<String>> = std::iter::once(&d.name)
+                .chain(&d.synonyms)
+                .map(|n| text::normalize(n))
+                .collect();
+            assert_eq!(k.normalized_disease_names(i as u32), &fresh[..], "{}", d.id);
+            // The second call answers from the cache.
+            assert!(std::ptr::eq(
+                k.normalized_disease_names(i as u32),
+                k.normalized_disease_names(i as u32)
+            ));
+        }
+        for (i, f) in k.findings.iter().enumerate() {
+            let i = i as FindingIdx;
+            let lay = f.lay.first().unwrap_or(&f.name);
+            assert_eq!(
+                k.normalized_finding_name(i, false),
+                text::normalize(&f.name)
+            );
+            assert_eq!(k.normalized_finding_name(i, true), text::normalize(lay));
+            // Patients name findings in lower case; normalising lower-cases first anyway.
+            assert_eq!(
+                text::normalize(&f.name.to_lowercase()),
+                text::normalize(&f.name),
+                "{}",
+                f.id
+            );
+            assert_eq!(
+                text::normalize(&lay.to_lowercase()),
+                text::normalize(lay),
+                "{}",
+                f.id
+            );
         }
     }
 

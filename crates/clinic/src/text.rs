@@ -21,7 +21,7 @@ pub fn normalize(text: &str) -> Vec<String> {
             if STOP.contains(&w) {
                 return None;
             }
-            let mut w = if BRITISH.iter().any(|(gb, _)| w.contains(gb)) {
+            let mut w = if may_be_british(w) && BRITISH.iter().any(|(gb, _)| w.contains(gb)) {
                 american(w)
             } else {
                 w.to_string()
@@ -48,6 +48,15 @@ pub fn american(word: &str) -> String {
         }
     }
     w
+}
+
+/// Whether a lower-case word can hold a spelling of [`BRITISH`] that changes it: every one has
+/// "ae", "oe" or "ou" ("feces" maps to itself). Most words have none, and this one pass spares
+/// them a substring search per entry, which was most of the cost of normalising a name.
+fn may_be_british(word: &str) -> bool {
+    word.as_bytes()
+        .windows(2)
+        .any(|p| matches!(p, b"ae" | b"oe" | b"ou"))
 }
 
 /// Common British forms in clinical text and their American ones; the list is short because
@@ -113,6 +122,15 @@ pub fn contains_words(haystack: &[String], needle: &[String]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_british_prefilter_passes_every_spelling_that_changes() {
+        for (gb, us) in BRITISH {
+            assert!(gb == us || may_be_british(gb), "{gb}");
+            assert_eq!(american(&format!("x{gb}y")), format!("x{us}y"));
+        }
+        assert!(!may_be_british("pneumonia") && !may_be_british("chest"));
+    }
 
     #[test]
     fn forms_of_a_word_meet() {

@@ -77,8 +77,9 @@ pub struct Patient {
     held: Vec<FindingIdx>,
     answers: u32,
     bias_remarks: u32,
-    /// The normalised names of the case's disease, which the patient never says.
-    unsaid: Option<Vec<Vec<String>>>,
+    /// The case's disease, whose names the patient never says (set by the first answer);
+    /// its normalised names are kept once per disease in the knowledge.
+    unsaid: Option<u32>,
     /// The case's present findings (index into `case.findings`) and pertinent negatives, once
     /// looked up.
     known: Option<(Vec<FindingIdx>, Vec<FindingIdx>)>,
@@ -249,14 +250,7 @@ impl Patient {
         self.answers += 1;
         self.known(k, case);
         if self.unsaid.is_none() {
-            let d = k.disease_of(case);
-            self.unsaid = Some(
-                std::iter::once(&d.name)
-                    .chain(d.synonyms.iter().filter(|s| s.len() >= 4))
-                    .map(|n| normalize(n))
-                    .filter(|n| !n.is_empty())
-                    .collect(),
-            );
+            self.unsaid = k.disease_idx(&case.disease);
         }
 
         // Disclosure: words the patient does not know, topics they will not discuss yet.
@@ -451,27 +445,48 @@ impl Patient {
     /// How the patient names a finding: never in words that name the case's disease (a
     /// phenotype called like the disease is "that problem").
     fn lay(&self, k: &Knowledge, f: FindingIdx) -> String {
-        let words = if let Some((_, _, words)) = self.renamed.iter().find(|(_, as_, _)| *as_ == f) {
-            words.clone()
-        } else {
-            let finding = k.finding(f);
-            if self.persona == Persona::EducationBias {
-                finding.name.to_lowercase()
+        // A finding's own words are normalised once per knowledge, renamed ones here.
+        // (`normalize` lower-cases first, so the lower-cased words normalise alike.)
+        let (words, names_disease) =
+            if let Some((_, _, words)) = self.renamed.iter().find(|(_, as_, _)| *as_ == f) {
+                (words.clone(), self.names_disease(k, &normalize(words)))
             } else {
-                finding.lay.first().unwrap_or(&finding.name).to_lowercase()
-            }
-        };
-        let normalized = normalize(&words);
-        let names_disease = self
-            .unsaid
-            .iter()
-            .flatten()
-            .any(|n| medgym_clinic::text::contains_words(&normalized, n));
+                let finding = k.finding(f);
+                let education = self.persona == Persona::EducationBias;
+                let named = self.names_disease(k, k.normalized_finding_name(f, !education));
+                let words = if named {
+                    String::new()
+                } else if education {
+                    finding.name.to_lowercase()
+                } else {
+                    finding.lay.first().unwrap_or(&finding.name).to_lowercase()
+                };
+                (words, named)
+            };
         if names_disease {
             "that problem".to_string()
         } else {
             words
         }
+    }
+
+    /// Whether normalised words contain the case disease's name or one of its synonyms of
+    /// four or more bytes (shorter ones are abbreviations that ordinary words contain).
+    fn names_disease(&self, k: &Knowledge, normalized: &[String]) -> bool {
+        let Some(d) = self.unsaid else { return false };
+        let names = k.normalized_disease_names(d);
+        let synonyms = &k.diseases[d as usize].synonyms;
+        let (name, rest) = names
+            .split_first()
+            .expect("a disease's names start with its name");
+        std::iter::once(name)
+            .chain(
+                rest.iter()
+                    .zip(synonyms)
+                    .filter(|(_, s)| s.len() >= 4)
+                    .map(|(n, _)| n),
+            )
+            .any(|n| medgym_clinic::text::contains_words(normalized, n))
     }
 
     /// An affirmative answer about a present finding (`source`), named as `shown`.

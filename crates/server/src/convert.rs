@@ -1,9 +1,60 @@
 //! Conversions between the wire types and the environment's types.
 
+use std::collections::BTreeMap;
+use std::sync::LazyLock;
+
 use medgym_env as env;
 use medgym_proto::v1 as pb;
 
 use crate::ServerError;
+
+/// The reward components of every step: the keys of [`env::reward::TERMS`] with zero values,
+/// and for each entry of the map (in key order) the index of its term in `TERMS`. A step's map
+/// is a clone with the values filled in: collecting one from (term, value) pairs sorted them
+/// and was most of the cost of converting a step.
+static REWARD_MAP: LazyLock<(BTreeMap<String, f64>, Vec<usize>)> = LazyLock::new(|| {
+    let map: BTreeMap<String, f64> = env::reward::TERMS
+        .iter()
+        .map(|t| (t.to_string(), 0.0))
+        .collect();
+    let order = map
+        .keys()
+        .map(|k| {
+            env::reward::TERMS
+                .iter()
+                .position(|t| t == k)
+                .expect("a key of the map is a term")
+        })
+        .collect();
+    (map, order)
+});
+
+/// The wire map of reward components, all zero.
+pub fn zero_reward_components() -> BTreeMap<String, f64> {
+    REWARD_MAP.0.clone()
+}
+
+/// The wire map of a step's reward components.
+pub fn reward_components(components: &[(&'static str, f64)]) -> BTreeMap<String, f64> {
+    let (template, order) = &*REWARD_MAP;
+    if components.len() == order.len()
+        && components
+            .iter()
+            .zip(env::reward::TERMS)
+            .all(|((k, _), t)| *k == t)
+    {
+        let mut map = template.clone();
+        for (v, &i) in map.values_mut().zip(order) {
+            *v = components[i].1;
+        }
+        map
+    } else {
+        components
+            .iter()
+            .map(|&(k, v)| (k.to_string(), v))
+            .collect()
+    }
+}
 
 /// Turns a wire action into an environment action, enforcing the text limit.
 pub fn action(a: Option<pb::Action>, max_text: usize) -> Result<env::Action, ServerError> {
@@ -235,11 +286,7 @@ pub fn step(o: env::StepOutcome) -> pb::StepResponse {
     pb::StepResponse {
         observation: Some(observation(o.observation)),
         reward: o.reward,
-        reward_components: o
-            .reward_components
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v))
-            .collect(),
+        reward_components: reward_components(&o.reward_components),
         terminated: o.terminated,
         truncated: o.truncated,
         info: Some(info(o.info)),
@@ -278,5 +325,35 @@ pub fn trajectory(t: env::Trajectory) -> pb::Trajectory {
         initial_observation: Some(observation(t.initial_observation)),
         info: Some(info(t.info)),
         noise_events: noise,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn collected(components: &[(&'static str, f64)]) -> BTreeMap<String, f64> {
+        components
+            .iter()
+            .map(|&(k, v)| (k.to_string(), v))
+            .collect()
+    }
+
+    #[test]
+    fn reward_maps_hold_each_term_under_its_name() {
+        let terms: Vec<(&'static str, f64)> = env::reward::TERMS
+            .iter()
+            .enumerate()
+            .map(|(i, &t)| (t, i as f64 + 0.5))
+            .collect();
+        assert_eq!(reward_components(&terms), collected(&terms));
+        assert_eq!(reward_components(&terms)["cost"], 3.5);
+        // Components not in the order of TERMS (or not all of them) are taken as they come.
+        let mut shuffled = terms.clone();
+        shuffled.swap(0, 5);
+        assert_eq!(reward_components(&shuffled), collected(&shuffled));
+        assert_eq!(reward_components(&terms[..3]), collected(&terms[..3]));
+        let zeros: Vec<_> = env::reward::TERMS.iter().map(|&t| (t, 0.0)).collect();
+        assert_eq!(zero_reward_components(), collected(&zeros));
     }
 }

@@ -9,8 +9,8 @@ use medgym_env::{self as env, Env, ResetArgs, World};
 use medgym_proto::v1 as pb;
 use medgym_sink::TrajectoryWriter;
 use pb::environment_server::Environment;
-use tokio::sync::mpsc;
-use tokio_stream::{Stream, StreamExt, wrappers::ReceiverStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio_stream::{Stream, StreamExt, wrappers::UnboundedReceiverStream};
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::clients::Caller;
@@ -38,6 +38,8 @@ struct StepMetrics {
     /// By action kind, in the order of [`action_kind`].
     steps: [metrics::Counter; 5],
     latency: metrics::Histogram,
+    /// Resets, autoresets included.
+    resets: metrics::Counter,
 }
 
 impl StepMetrics {
@@ -46,6 +48,7 @@ impl StepMetrics {
             steps: ["ask", "exam", "search", "diagnose", "text"]
                 .map(|kind| metrics::counter!(m::STEPS, "action" => kind)),
             latency: metrics::histogram!(m::STEP_LATENCY),
+            resets: metrics::counter!(m::RESETS),
         }
     }
 }
@@ -143,7 +146,7 @@ impl Service {
         let session_id = self
             .sessions
             .insert(Session::new(env, args).for_client(caller.client.clone()))?;
-        metrics::counter!(m::RESETS).increment(1);
+        self.step_metrics.resets.increment(1);
         Ok(pb::ResetResponse {
             session_id,
             observation: Some(convert::observation(obs)),
@@ -178,16 +181,13 @@ impl Service {
             args.episode_id = Some(random_id());
             let (obs, info) = s.env.reset(args.clone())?;
             s.last_reset = args;
-            metrics::counter!(m::RESETS).increment(1);
+            self.step_metrics.resets.increment(1);
             let mut info = convert::info(info);
             info.autoreset = true;
             pb::StepResponse {
                 observation: Some(convert::observation(obs)),
                 reward: 0.0,
-                reward_components: env::reward::TERMS
-                    .iter()
-                    .map(|t| (t.to_string(), 0.0))
-                    .collect(),
+                reward_components: convert::zero_reward_components(),
                 terminated: false,
                 truncated: false,
                 info: Some(info),
@@ -368,10 +368,120 @@ fn random_id() -> String {
 /// Batches at least this long run on the blocking pool, split across cores.
 const PARALLEL_BATCH: usize = 32;
 
+/// The cores to spread work over, read once: `available_parallelism` reads the cgroup
+/// files on every call, which cost more than the rest of a batch's bookkeeping.
+fn cores() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+/// Whether every step of a batch names a different session. Compares 64-bit hashes of the
+/// ids (a SipHash set of the ids cost more than a step's session lookup); equal hashes
+/// count as a repeat, which only costs that batch its parallelism.
+fn distinct_sessions(steps: &[pb::StepRequest]) -> bool {
+    let mut hashes: Vec<u64> = steps
+        .iter()
+        .map(|s| {
+            s.session_id.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+                (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+            })
+        })
+        .collect();
+    hashes.sort_unstable();
+    hashes.windows(2).all(|w| w[0] != w[1])
+}
+
 /// Responses in flight per Interact stream before the server stops reading requests.
 const STREAM_WINDOW: usize = 256;
 
 type EnvStream = Pin<Box<dyn Stream<Item = Result<pb::EnvResponse, Status>> + Send>>;
+
+/// An answer on an Interact stream with its place in the stream's window, given back when
+/// the answer is taken by the transport.
+type StreamAnswer = (
+    Result<pb::EnvResponse, Status>,
+    Option<OwnedSemaphorePermit>,
+);
+
+/// The lane of an envelope about `session`: a stable hash, so that every envelope of one
+/// session goes to the same lane and runs in request order.
+fn lane_of(session: &str, lanes: usize) -> usize {
+    let h = session.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    (h % lanes as u64) as usize
+}
+
+impl Service {
+    /// Serves one Interact stream: envelopes of different sessions run in parallel on
+    /// `lanes` tasks, those of one session in request order on one lane (so its answers
+    /// leave in request order). At most [`STREAM_WINDOW`] answers are executing or waiting
+    /// to be sent; beyond that this stops reading the stream, so a client that stops
+    /// reading is pushed back instead of buffered for.
+    async fn serve_stream(
+        self,
+        mut inbound: Streaming<pb::EnvRequest>,
+        caller: Caller,
+        out: mpsc::UnboundedSender<StreamAnswer>,
+        lanes: usize,
+    ) {
+        use pb::env_request::Request as Rq;
+        let window = Arc::new(Semaphore::new(STREAM_WINDOW));
+        let mut queues = Vec::with_capacity(lanes);
+        let mut workers = Vec::with_capacity(lanes);
+        for _ in 0..lanes {
+            // Unbounded, but the window's permits bound what all lanes hold together.
+            let (tx, mut rx) = mpsc::unbounded_channel::<(pb::EnvRequest, OwnedSemaphorePermit)>();
+            let (service, caller, out) = (self.clone(), caller.clone(), out.clone());
+            workers.push(tokio::spawn(async move {
+                while let Some((req, permit)) = rx.recv().await {
+                    let answer = service.handle_envelope(req, &caller);
+                    if out.send((Ok(answer), Some(permit))).is_err() {
+                        break;
+                    }
+                }
+            }));
+            queues.push(tx);
+        }
+        let mut resets = 0;
+        loop {
+            let Ok(permit) = Arc::clone(&window).acquire_owned().await else {
+                break;
+            };
+            let Some(msg) = inbound.next().await else {
+                break;
+            };
+            match msg {
+                Ok(req) => {
+                    let lane = match &req.request {
+                        Some(Rq::Step(r)) => lane_of(&r.session_id, lanes),
+                        Some(Rq::Close(r)) => lane_of(&r.session_id, lanes),
+                        // A new session has no earlier envelope to keep order with.
+                        Some(Rq::Reset(_)) | None => {
+                            resets += 1;
+                            resets % lanes
+                        }
+                    };
+                    if queues[lane].send((req, permit)).is_err() {
+                        break;
+                    }
+                }
+                // A message that does not decode ends the stream with tonic's status, which
+                // leaves after the response headers: count it here. It goes out after every
+                // answer to the envelopes before it.
+                Err(status) => {
+                    crate::error::count(status.code());
+                    drop(queues);
+                    for w in workers {
+                        let _ = w.await;
+                    }
+                    let _ = out.send((Err(status), None));
+                    return;
+                }
+            }
+        }
+    }
+}
 
 #[tonic::async_trait]
 impl Environment for Service {
@@ -437,14 +547,13 @@ impl Environment for Service {
         } else {
             // Off the reactor, split across cores. A batch that names a session twice keeps
             // its order by running in one piece.
-            let distinct: std::collections::HashSet<&str> =
-                r.steps.iter().map(|s| s.session_id.as_str()).collect();
-            let parts = if distinct.len() == r.steps.len() {
-                std::thread::available_parallelism().map_or(1, |n| n.get())
+            let parts = if distinct_sessions(&r.steps) {
+                cores()
             } else {
                 1
             };
-            let size = r.steps.len().div_ceil(parts);
+            let total = r.steps.len();
+            let size = total.div_ceil(parts);
             let mut steps = r.steps;
             let mut chunks = Vec::new();
             while !steps.is_empty() {
@@ -461,7 +570,7 @@ impl Environment for Service {
                     })
                 })
                 .collect();
-            let mut results = Vec::new();
+            let mut results = Vec::with_capacity(total);
             for h in handles {
                 results.extend(
                     h.await
@@ -481,28 +590,179 @@ impl Environment for Service {
     ) -> Result<Response<Self::InteractStream>, Status> {
         // The stream's deadline, if any, bounds every envelope on it.
         let caller = self.caller(&r);
-        let mut inbound = r.into_inner();
-        // A bounded channel: when the client stops reading, the server stops reading too,
-        // instead of buffering without limit.
-        let (tx, rx) = mpsc::channel(STREAM_WINDOW);
-        let service = self.clone();
-        tokio::spawn(async move {
-            while let Some(msg) = inbound.next().await {
-                let out = match msg {
-                    Ok(req) => Ok(service.handle_envelope(req, &caller)),
-                    // A message that does not decode ends the stream with tonic's status,
-                    // which leaves after the response headers: count it here.
-                    Err(status) => {
-                        crate::error::count(status.code());
-                        Err(status)
-                    }
-                };
-                let stop = out.is_err();
-                if tx.send(out).await.is_err() || stop {
-                    break;
+        let (tx, rx) = mpsc::unbounded_channel();
+        let lanes = cores();
+        tokio::spawn(self.clone().serve_stream(r.into_inner(), caller, tx, lanes));
+        // Taking an answer gives its permit back to the window.
+        Ok(Response::new(Box::pin(
+            UnboundedReceiverStream::new(rx).map(|(answer, _permit)| answer),
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn step(session: &str) -> pb::StepRequest {
+        pb::StepRequest {
+            session_id: session.into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_batch_naming_a_session_twice_is_not_distinct() {
+        let ids: Vec<String> = (0..256).map(|i| format!("r.{i:032x}")).collect();
+        let mut batch: Vec<_> = ids.iter().map(|i| step(i)).collect();
+        assert!(distinct_sessions(&batch));
+        batch.push(step(&ids[17]));
+        assert!(!distinct_sessions(&batch));
+        assert!(distinct_sessions(&[]));
+    }
+
+    /// Steps of 4 sessions, interleaved, far more than the window, sent without reading the
+    /// answers: the server runs ahead by the window (and what the transport takes) and then
+    /// stops; once read, every answer is there and each session's come in its request order.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn interact_keeps_each_sessions_order_and_stops_reading_when_unread() {
+        use pb::environment_client::EnvironmentClient;
+        let world = Arc::new(World::embedded().expect("embedded knowledge"));
+        let config = crate::Config {
+            default_options: env::EpisodeOptions {
+                max_turns: u32::MAX,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(crate::run(listener, None, world, config, async {
+            let _ = stopped.await;
+        }));
+        // Small HTTP/2 windows, so that unread answers back up to the server quickly.
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+            .expect("url")
+            .initial_stream_window_size(65_535)
+            .initial_connection_window_size(65_535)
+            .connect()
+            .await
+            .expect("connect");
+        let mut c = EnvironmentClient::new(channel);
+        let mut sessions = Vec::new();
+        for seed in 0..4 {
+            let r = c
+                .reset(pb::ResetRequest {
+                    seed: Some(seed),
+                    ..Default::default()
+                })
+                .await
+                .expect("reset");
+            sessions.push(r.into_inner().session_id);
+        }
+        const ROUNDS: u64 = 750;
+        let total = ROUNDS * sessions.len() as u64;
+        let (tx, rx) = mpsc::unbounded_channel();
+        for id in 0..total {
+            let session = sessions[(id % 4) as usize].clone();
+            let question = ["Any fever?", "Any cough?", "Does it hurt?"][(id % 3) as usize];
+            let req = pb::StepRequest {
+                session_id: session,
+                action: Some(pb::Action {
+                    kind: Some(pb::action::Kind::Ask(pb::Ask {
+                        question: question.into(),
+                        finding_id: String::new(),
+                    })),
+                }),
+                request_id: String::new(),
+            };
+            let envelope = pb::EnvRequest {
+                id,
+                request: Some(pb::env_request::Request::Step(req)),
+            };
+            tx.send(envelope).expect("queued");
+        }
+        // Every envelope is queued: the request stream ends once they are read.
+        drop(tx);
+        let mut answers = c
+            .clone()
+            .interact(UnboundedReceiverStream::new(rx))
+            .await
+            .expect("interact")
+            .into_inner();
+
+        // Steps taken so far, from the trajectories, on a connection of its own (the
+        // stream's unread answers fill the first one's window).
+        let other = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+            .expect("url")
+            .connect()
+            .await
+            .expect("connect");
+        let mut other = EnvironmentClient::new(other);
+        let taken = |c: &mut EnvironmentClient<_>| {
+            let sessions = sessions.clone();
+            let mut c = c.clone();
+            async move {
+                let mut n = 0;
+                for s in &sessions {
+                    let t = c
+                        .get_trajectory(pb::GetTrajectoryRequest {
+                            session_id: s.clone(),
+                        })
+                        .await
+                        .expect("trajectory");
+                    n += t.into_inner().steps.len();
                 }
+                n
             }
-        });
-        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+        };
+        let mut before = usize::MAX;
+        let mut now = taken(&mut other).await;
+        for _ in 0..100 {
+            // Settled: no step ran for 200 ms once the window's worth had.
+            if now == before && now >= STREAM_WINDOW {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            before = now;
+            now = taken(&mut other).await;
+        }
+        assert!(
+            now >= STREAM_WINDOW && (now as u64) < total,
+            "{now} of {total} envelopes ran with none of their answers read"
+        );
+
+        let mut last_turn = std::collections::HashMap::new();
+        for _ in 0..total {
+            let r = answers.next().await.expect("open").expect("answer");
+            let Some(pb::env_response::Response::Step(s)) = r.response else {
+                panic!("{r:?}")
+            };
+            let turn = s.observation.expect("observation").turn;
+            let previous = last_turn.insert(r.id % 4, turn).unwrap_or(0);
+            assert_eq!(turn, previous + 1, "session {} out of order", r.id % 4);
+            assert_eq!(u64::from(turn), r.id / 4 + 1);
+        }
+        assert!(
+            answers.next().await.is_none(),
+            "the stream ends after the last answer"
+        );
+        let _ = stop.send(());
+        server.await.expect("server task").expect("server");
+    }
+
+    #[test]
+    fn a_session_keeps_its_lane_and_sessions_spread_over_lanes() {
+        let ids: Vec<String> = (0..1000).map(|i| format!("r.{i:032x}")).collect();
+        let mut per_lane = [0usize; 4];
+        for id in &ids {
+            let lane = lane_of(id, 4);
+            assert_eq!(lane, lane_of(&id.clone(), 4));
+            per_lane[lane] += 1;
+        }
+        assert!(per_lane.iter().all(|&n| n > 150), "{per_lane:?}");
     }
 }

@@ -148,7 +148,8 @@ class EnvironmentServicer(object):
         raise NotImplementedError('Method not implemented!')
 
     def Interact(self, request_iterator, context):
-        """A long-lived stream of Reset/Step/Close envelopes for many sessions.
+        """A long-lived stream of Reset/Step/Close envelopes for many sessions. One session's answers come
+        in request order; different sessions' answers may interleave: match them by `id`.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
