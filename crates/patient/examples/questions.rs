@@ -1,10 +1,11 @@
 //! Question-understanding report for crates/patient/tests/data/questions.json (the dev set,
 //! every entry) or another file of the same shape.
 //!
-//!     cargo run -p medgym-patient --release --example questions -- [dev | path/to/other.json] [--all] [--explain] [--quiet]
+//!     cargo run -p medgym-patient --release --example questions -- [dev | path/to/other.json] [--all] [--explain] [--quiet] [--time]
 //!
 //! Prints every miss and every false positive (`--all`: every question; `--explain`: every
-//! phrase hit; `--quiet`: only the figures), then recall and false positives.
+//! phrase hit; `--quiet`: only the figures), then recall and false positives (`--time`: and
+//! the latency of `Lexicon::understand`).
 
 use medgym_clinic::Knowledge;
 use medgym_patient::Lexicon;
@@ -20,6 +21,7 @@ fn main() {
     let all = args.iter().any(|a| a == "--all");
     let explain = args.iter().any(|a| a == "--explain");
     let quiet = args.iter().any(|a| a == "--quiet");
+    let timing = args.iter().any(|a| a == "--time");
     let text = match args[1..]
         .iter()
         .find(|a| !a.starts_with("--"))
@@ -85,4 +87,25 @@ fn main() {
         found as f64 / expected as f64,
         wrong as f64 / predicted.max(1) as f64
     );
+    if timing {
+        // Per-call latency of `understand` over every question of the file, 50 rounds: the
+        // figure issue 5 bounds (p99 < 50 µs), without the criterion bench's whole build.
+        let mut times: Vec<u128> = Vec::with_capacity(entries.len() * 50);
+        for _ in 0..50 {
+            for e in &entries {
+                let t = std::time::Instant::now();
+                std::hint::black_box(lexicon.understand(std::hint::black_box(&e.question)));
+                times.push(t.elapsed().as_nanos());
+            }
+        }
+        times.sort_unstable();
+        let at = |q: f64| times[((times.len() - 1) as f64 * q) as usize] as f64 / 1000.0;
+        println!(
+            "understand: p50 {:.1} µs, p99 {:.1} µs, max {:.1} µs over {} calls",
+            at(0.5),
+            at(0.99),
+            at(1.0),
+            times.len()
+        );
+    }
 }

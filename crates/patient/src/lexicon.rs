@@ -457,6 +457,10 @@ pub struct Lexicon {
     finding_words: Vec<Vec<u32>>,
     /// Per word id: how many phrases have the word.
     word_df: Vec<u32>,
+    /// Per finding whose name lists several parts ("Attacks of headache, sweating and pounding
+    /// heart", "Fear of further attacks with avoidance"): the ids of its name's words, sorted;
+    /// empty for other findings.
+    composite: Vec<Vec<u32>>,
     /// Per finding: whether `lexicon.json` gives it phrases (a finding questions are written
     /// for keeps the phrases it owns).
     curated: Vec<bool>,
@@ -528,6 +532,21 @@ const CLOSEST_SHARE: f32 = 0.6;
 /// and this many times the runner-up's. Set on the development sets as the loosest thresholds
 /// that name nothing in their questions about something else (docs/validity.md, round 5).
 const CLOSEST_MARGIN: f32 = 3.0;
+
+/// Canonical words that say how often or how much, not what: a mention made of them and
+/// filler ("going more often") is about the topic of the clause before it.
+const QUANTITY: &[&str] = &[
+    "frequent",
+    "infrequent",
+    "increas",
+    "decreas",
+    "more",
+    "less",
+];
+
+/// How many words of a question no mention took must be a more specific finding's own for it
+/// to take the mention from the general one.
+const SPECIFIC_WORDS: usize = 2;
 
 /// Extra words a phrase may be spread over in a question ("pain in your chest" for "chest
 /// pain" is one extra word after stop words; word order is free).
@@ -753,7 +772,34 @@ impl Lexicon {
                 }
             })
             .collect();
+        // The commonest word of all phrases ("pain", which "headache" becomes too) is in too
+        // many names to say which part a mention is.
+        let commonest = word_df
+            .iter()
+            .enumerate()
+            .max_by_key(|&(i, n)| (n, std::cmp::Reverse(i)))
+            .map(|(i, _)| i as u32);
+        let composite = knowledge
+            .findings
+            .iter()
+            .map(|f| {
+                if ![", ", " and ", " with "].iter().any(|j| f.name.contains(j)) {
+                    return Vec::new();
+                }
+                let mut ids: Vec<u32> = normalizer
+                    .analyse(&f.name)
+                    .words
+                    .iter()
+                    .filter_map(|w| word_ids.get(w).copied())
+                    .filter(|&w| Some(w) != commonest)
+                    .collect();
+                ids.sort_unstable();
+                ids.dedup();
+                ids
+            })
+            .collect();
         Lexicon {
+            composite,
             word_curated,
             idf,
             unknown_idf,
@@ -931,6 +977,166 @@ impl Lexicon {
         Some((f, best, best / total.max(f32::MIN_POSITIVE), second, shared))
     }
 
+    /// A more specific finding than `general` that the rest of a question describes: its
+    /// phrases use every word of the mention (`positions`) that named `general`, fewer
+    /// diseases list it, and of the words in the mention's alternative that no mention took it
+    /// alone uses at least [`SPECIFIC_WORDS`], more than any other such finding ("does your back
+    /// pain ease with exercise but not with rest?" is inflammatory back pain).
+    fn specialise(
+        &self,
+        general: FindingIdx,
+        positions: &[usize],
+        ids: &[u32],
+        taken: &[bool],
+        alternatives: &[u16],
+    ) -> Option<FindingIdx> {
+        let alternative = alternatives[positions[0]];
+        let mut rest: Vec<u32> = ids
+            .iter()
+            .enumerate()
+            .filter(|&(i, &id)| {
+                !taken[i]
+                    && alternatives[i] == alternative
+                    && self
+                        .word_df
+                        .get(id as usize)
+                        .is_some_and(|&n| n < FILLER_DF)
+            })
+            .map(|(_, &id)| id)
+            .collect();
+        rest.sort_unstable();
+        rest.dedup();
+        let mention: Vec<u32> = positions.iter().map(|&p| ids[p]).collect();
+        let has = |f: FindingIdx, w: &u32| self.finding_words[f as usize].binary_search(w).is_ok();
+        let mut best: Option<(usize, FindingIdx)> = None;
+        let mut tied = false;
+        for &s in self.word_curated.get(*mention.first()? as usize)? {
+            if s == general
+                || !self.symptom[s as usize]
+                || self.uses[s as usize] > self.uses[general as usize]
+                || !mention.iter().all(|w| has(s, w))
+            {
+                continue;
+            }
+            let n = rest
+                .iter()
+                .filter(|w| has(s, w) && !has(general, w))
+                .count();
+            match best {
+                Some((b, _)) if n < b => {}
+                Some((b, _)) if n == b => tied = true,
+                _ => {
+                    best = Some((n, s));
+                    tied = false;
+                }
+            }
+        }
+        best.filter(|&(n, _)| n >= SPECIFIC_WORDS && !tied)
+            .map(|(_, s)| s)
+    }
+
+    /// A finding whose name lists several parts, two or more of which mentions of one
+    /// alternative name
+    /// (`kept`: (positions, phrases)), with the indices of those mentions in order. Each part's
+    /// words are among the finding's phrase words, and the rest of the alternative says it is
+    /// one thing: a word of the finding's own ("spells", "attacks", "sudden") that no part's
+    /// finding uses. The finding with the most parts wins; a tie names none.
+    fn composite(
+        &self,
+        kept: &[(Vec<usize>, Vec<u32>)],
+        ids: &[u32],
+        alternatives: &[u16],
+    ) -> Option<(FindingIdx, Vec<usize>)> {
+        if kept.len() < 2 {
+            return None;
+        }
+        let has = |f: FindingIdx, w: &u32| self.finding_words[f as usize].binary_search(w).is_ok();
+        let owner = |ps: &Vec<u32>| self.phrases[ps[0] as usize].owner;
+        let mut candidates: Vec<FindingIdx> = kept
+            .iter()
+            .flat_map(|(pos, _)| pos.iter().map(|&p| ids[p]))
+            .filter_map(|w| self.word_curated.get(w as usize))
+            .flatten()
+            .copied()
+            .filter(|&c| self.symptom[c as usize] && !self.composite[c as usize].is_empty())
+            .collect();
+        candidates.sort_unstable();
+        candidates.dedup();
+        let mut taken = vec![false; ids.len()];
+        for (pos, _) in kept {
+            pos.iter().for_each(|&p| taken[p] = true);
+        }
+        let mut best: Option<(FindingIdx, Vec<usize>)> = None;
+        let mut tied = false;
+        for c in candidates {
+            for alternative in 0..=alternatives.iter().copied().max().unwrap_or(0) {
+                // A part wholly in the finding's words, or one naming something its name lists.
+                let part = |pos: &Vec<usize>| {
+                    pos.iter().all(|&p| alternatives[p] == alternative)
+                        && pos
+                            .iter()
+                            .any(|&p| self.composite[c as usize].binary_search(&ids[p]).is_ok())
+                };
+                let whole: Vec<usize> = (0..kept.len())
+                    .filter(|&i| {
+                        let pos = &kept[i].0;
+                        pos.iter().all(|&p| alternatives[p] == alternative)
+                            && pos.iter().all(|&p| has(c, &ids[p]))
+                    })
+                    .collect();
+                // Its own phrase among the parts says it is one thing already.
+                let named = whole.iter().any(|&i| owner(&kept[i].1) == c);
+                let mut owners: Vec<FindingIdx> = whole
+                    .iter()
+                    .map(|&i| owner(&kept[i].1))
+                    .filter(|&o| o != c)
+                    .collect();
+                owners.sort_unstable();
+                owners.dedup();
+                // Beside two whole parts (or its own phrase), a mention that is partly the
+                // finding's is another part ("sweat buckets", "head thumps").
+                let parts: Vec<usize> = (0..kept.len())
+                    .filter(|&i| {
+                        let pos = &kept[i].0;
+                        whole.contains(&i) || part(pos)
+                    })
+                    .collect();
+                let one_thing = if named {
+                    // Beside its own phrase, a part names something its name lists.
+                    parts
+                        .iter()
+                        .any(|&i| owner(&kept[i].1) != c && part(&kept[i].0))
+                } else {
+                    // Parts alone are not enough ("headaches and sweats?"): a word of the
+                    // finding's own that no part's finding uses must say they come together.
+                    owners.len() >= 2
+                        && (0..ids.len()).any(|i| {
+                            !taken[i]
+                                && alternatives[i] == alternative
+                                && self
+                                    .word_df
+                                    .get(ids[i] as usize)
+                                    .is_some_and(|&n| n < FILLER_DF)
+                                && has(c, &ids[i])
+                                && !owners.iter().any(|&o| has(o, &ids[i]))
+                        })
+                };
+                if !one_thing {
+                    continue;
+                }
+                match &best {
+                    Some((_, b)) if parts.len() < b.len() => {}
+                    Some((_, b)) if parts.len() == b.len() => tied = true,
+                    _ => {
+                        best = Some((c, parts));
+                        tied = false;
+                    }
+                }
+            }
+        }
+        best.filter(|_| !tied)
+    }
+
     fn understand_with(&self, question: &str, slack: usize, fallback: bool) -> Question {
         let attribute = attribute_of(question);
         let Analysis {
@@ -1018,6 +1224,7 @@ impl Lexicon {
         // salt") are one mention, and every finding they name is a variant of the first; so is
         // every finding of a phrase inside it ("tired" inside "tired easily").
         let mut kept: Vec<(Vec<usize>, Vec<u32>)> = Vec::new();
+        let found: Vec<(Vec<usize>, u32)> = hits.iter().map(|h| (h.4.clone(), h.5)).collect();
         for (_, _, _, _, positions, phrase) in hits {
             if positions.iter().all(|&p| covered[p]) {
                 if let Some(same) = kept
@@ -1131,6 +1338,61 @@ impl Lexicon {
             }
             alien < UNEXPLAINED || alien <= 2 * known
         });
+        // "Does it sting when you pee, and are you going more often?": a mention of nothing but
+        // how often or how much ("going more often") is about the topic of the clause before it,
+        // so a phrase that joins its words to a word the earlier mention took names it.
+        for k in 0..kept.len() {
+            let (pos, ps) = &kept[k];
+            let quantity: Vec<usize> = pos
+                .iter()
+                .copied()
+                .filter(|&p| QUANTITY.contains(&words[p].as_str()))
+                .collect();
+            if quantity.is_empty() {
+                continue;
+            }
+            let owner = self.phrases[ps[0] as usize].owner;
+            let earlier: Vec<usize> = kept
+                .iter()
+                .filter(|(q, _)| segments[q[q.len() - 1]] < segments[pos[0]])
+                .flat_map(|(q, _)| q.iter().copied())
+                .collect();
+            let borrowed = found.iter().find(|(q, h)| {
+                let f = self.phrases[*h as usize].owner;
+                f != owner
+                    && q.iter().all(|&p| alternatives[p] == alternatives[pos[0]])
+                    && quantity.iter().all(|p| q.contains(p))
+                    && pos.iter().all(|&p| {
+                        quantity.contains(&p)
+                            || self.finding_words[f as usize]
+                                .binary_search(&ids[p])
+                                .is_ok()
+                    })
+                    && q.iter().any(|p| earlier.contains(p))
+                    && q.iter().all(|p| pos.contains(p) || earlier.contains(p))
+            });
+            if let Some(&(_, h)) = borrowed {
+                kept[k].1.insert(0, h);
+            }
+        }
+        // "Banging head, drenching sweat and heart going like the clappers, which then pass" is
+        // one attack of several parts, not head-banging and sweating: its mentions become one.
+        let composite = self.composite(&kept, &ids, &alternatives);
+        if let Some((_, parts)) = &composite {
+            let mut merged: (Vec<usize>, Vec<u32>) = (Vec::new(), Vec::new());
+            for &i in parts.iter().rev() {
+                let (pos, ps) = kept.remove(i);
+                merged.0.extend(pos);
+                merged.1.splice(0..0, ps);
+            }
+            merged.0.sort_unstable();
+            kept.insert(parts[0], merged);
+        }
+        let composite = composite.map(|(c, parts)| (kept[parts[0]].0.clone(), c));
+        let mut taken = vec![false; words.len()];
+        for (pos, _) in &kept {
+            pos.iter().for_each(|&p| taken[p] = true);
+        }
         // Without a coordinator a question asks about one thing ("episodes of sudden fear with
         // a racing heart" is panic): the best mention names it and the other mentions' findings
         // ride along as variants the patient may still affirm.
@@ -1158,7 +1420,7 @@ impl Lexicon {
         kept.sort();
         let mut findings: Vec<FindingIdx> = Vec::new();
         let mut variants: Vec<Vec<FindingIdx>> = Vec::new();
-        for (_, phrases) in kept {
+        for (positions, phrases) in kept {
             let first = &self.phrases[phrases[0] as usize];
             let mut owner = first.owner;
             // A specific finding that owns a phrase only through a lay list ("morning headache"
@@ -1198,6 +1460,14 @@ impl Lexicon {
                 if let Some(f) = curated {
                     owner = f;
                 }
+            }
+            // "Pressure in your chest, like a weight" is chest tightness, not chest pain: the
+            // rest of the question says which kind of the general finding it is.
+            if let Some((_, c)) = composite.as_ref().filter(|(p, _)| *p == positions) {
+                owner = *c;
+            } else if let Some(s) = self.specialise(owner, &positions, &ids, &taken, &alternatives)
+            {
+                owner = s;
             }
             let i = findings
                 .iter()

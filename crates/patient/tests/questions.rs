@@ -160,6 +160,54 @@ const TABLE: &[(&str, &[&str])] = &[
         "Have your clothes, belt and rings all become loose?",
         &["HP:0001824"],
     ),
+    // No finding is called dizziness: plain "dizzy" is vertigo, with light-headedness and
+    // positional vertigo as variants (checked below).
+    ("Have you been feeling dizzy lately?", &["HP:0002321"]),
+    ("Do you feel dizzy when you stand up?", &["HP:0031972"]),
+    // The rest of the question says which kind of the general finding it is.
+    (
+        "Does the pain in your chest feel like a heavy weight pressing down?",
+        &["HP:0031352"],
+    ),
+    (
+        "Is the backache eased by exercise?",
+        &["inflammatory_back_pain"],
+    ),
+    (
+        "Has that ulcer on your shin been there for months?",
+        &["non_healing_sore"],
+    ),
+    (
+        "Is the room spinning when you tilt your head to look up at a shelf?",
+        &["positional_vertigo"],
+    ),
+    ("Any chest pain?", &["HP:0100749"]),
+    ("Does your back hurt?", &["HP:0003418"]),
+    // Parts of one attack said together are the attack; without a word saying they come
+    // together they are two findings.
+    (
+        "Do you get attacks where your head pounds, you sweat buckets and your heart thumps?",
+        &["episodic_headache_sweats"],
+    ),
+    (
+        "Do you have headaches and sweats?",
+        &["HP:0002315", "HP:0000975"],
+    ),
+    // Lay words read in context: a fit note is a sick note; "puffed" is out of breath,
+    // "puffed up" swollen; "going more often" after "pee" is about urine; "on the go" is busy.
+    ("Can I give you a fit note for work?", &[]),
+    ("Do you ever have fits?", &["HP:0001250"]),
+    ("Do you get puffed climbing the stairs?", &["HP:0002875"]),
+    ("Do your ankles get puffed up?", &["ankle_swelling"]),
+    (
+        "Does it hurt to pee, and are you going more often?",
+        &["HP:0100518", "HP:0100515"],
+    ),
+    (
+        "Do your friends say you are always on the go?",
+        &["HP:0000752"],
+    ),
+    ("Do you break out in a sweat at night?", &["HP:0030166"]),
 ];
 
 #[test]
@@ -182,6 +230,16 @@ fn questions_name_the_right_findings() {
     let stiff = lexicon.understand("Is your neck stiff?");
     let sign = k.finding_idx("HP:0025258").expect("stiff neck");
     assert!(stiff.variants[0].contains(&sign), "{stiff:?}");
+    let dizzy = lexicon.understand("Have you been feeling dizzy lately?");
+    for id in ["HP:0031972", "positional_vertigo"] {
+        let f = k.finding_idx(id).expect(id);
+        assert!(dizzy.variants[0].contains(&f), "{id}: {dizzy:?}");
+    }
+    // The general finding rides along with the specific one it gave way to.
+    let chest =
+        lexicon.understand("Does the pain in your chest feel like a heavy weight pressing down?");
+    let pain = k.finding_idx("HP:0100749").expect("chest pain");
+    assert!(chest.variants[0].contains(&pain), "{chest:?}");
 }
 
 #[test]
@@ -392,16 +450,30 @@ fn question_file(name: &str) -> Vec<Entry> {
     entries
 }
 
-/// The validity figure of issue 5: the third fresh held-out set (questions_heldout3.json),
+/// The validity figure of issue 5: the fourth fresh held-out set (questions_heldout4.json),
 /// written by an engineer who had seen neither the lexicon nor the earlier sets, measured once
-/// by the lead engineer after round 5 was frozen.
+/// by the lead engineer after round 6 is frozen.
 #[test]
-#[ignore = "misses the targets: third fresh set, round 5, recall 0.845, false positives 0.089 (docs/validity.md)"]
+#[ignore = "misses the targets: fourth fresh set, round 6, recall 0.855, false positives 0.095 (docs/validity.md)"]
 fn held_out_questions_meet_the_targets() {
     report_and_assert(
-        "held-out (third fresh set)",
-        &measure(&question_file("questions_heldout3.json")),
+        "held-out (fourth fresh set)",
+        &measure(&question_file("questions_heldout4.json")),
     );
+}
+
+/// The third fresh held-out set, spent: measured once after round 5 (0.845 / 0.089), read,
+/// then development data for round 6. A regression guard now, not a validity figure.
+#[test]
+fn the_third_spent_held_out_set_stays_understood() {
+    let f = measure(&question_file("questions_heldout3.json"));
+    let (recall, fp) = (f.recall(), f.false_positives());
+    println!(
+        "third held-out set (spent, dev): recall {recall:.3} ({}/{}), false positives {fp:.3} ({}/{})",
+        f.found, f.expected, f.wrong, f.predicted
+    );
+    assert!(recall >= 0.92, "recall {recall:.3}");
+    assert!(fp <= 0.045, "false positives {fp:.3}");
 }
 
 /// The second fresh held-out set, spent: measured once after round 4 (0.775 / 0.156), read,
@@ -414,8 +486,8 @@ fn the_second_spent_held_out_set_stays_understood() {
         "second held-out set (spent, dev): recall {recall:.3} ({}/{}), false positives {fp:.3} ({}/{})",
         f.found, f.expected, f.wrong, f.predicted
     );
-    assert!(recall >= 0.96, "recall {recall:.3}");
-    assert!(fp <= 0.05, "false positives {fp:.3}");
+    assert!(recall >= 0.98, "recall {recall:.3}");
+    assert!(fp <= 0.03, "false positives {fp:.3}");
 }
 
 /// The first fresh held-out set, spent: measured twice (0.614 / 0.309, then 0.666 / 0.232),
@@ -428,8 +500,8 @@ fn the_spent_held_out_set_stays_understood() {
         "first held-out set (spent, dev): recall {recall:.3} ({}/{}), false positives {fp:.3} ({}/{})",
         f.found, f.expected, f.wrong, f.predicted
     );
-    assert!(recall >= 0.94, "recall {recall:.3}");
-    assert!(fp <= 0.085, "false positives {fp:.3}");
+    assert!(recall >= 0.95, "recall {recall:.3}");
+    assert!(fp <= 0.07, "false positives {fp:.3}");
 }
 
 /// The questions the lexicon's author wrote while building it (crates/patient/tests/data/
