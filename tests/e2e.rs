@@ -150,6 +150,7 @@ async fn diagnosis_ends_the_episode_and_reveals_the_truth() {
     let t = c
         .get_trajectory(pb::GetTrajectoryRequest {
             session_id: sid.clone(),
+            include_record: false,
         })
         .await
         .expect("trajectory")
@@ -181,6 +182,7 @@ async fn diagnosis_ends_the_episode_and_reveals_the_truth() {
     let t = c
         .get_trajectory(pb::GetTrajectoryRequest {
             session_id: sid.clone(),
+            include_record: false,
         })
         .await
         .expect("trajectory")
@@ -246,7 +248,10 @@ async fn wrong_diagnosis_scores_zero_and_raw_text_is_kept_verbatim() {
     assert!(!truth.correct);
 
     let t = c
-        .get_trajectory(pb::GetTrajectoryRequest { session_id: sid })
+        .get_trajectory(pb::GetTrajectoryRequest {
+            session_id: sid,
+            include_record: false,
+        })
         .await
         .expect("trajectory")
         .into_inner();
@@ -541,10 +546,13 @@ async fn noise_over_the_wire(
         let mut c = c.clone();
         let sid = sid.clone();
         async move {
-            c.get_trajectory(pb::GetTrajectoryRequest { session_id: sid })
-                .await
-                .expect("trajectory")
-                .into_inner()
+            c.get_trajectory(pb::GetTrajectoryRequest {
+                session_id: sid,
+                include_record: false,
+            })
+            .await
+            .expect("trajectory")
+            .into_inner()
         }
     };
     // Questions about common complaints and their details, then exams: turns for the one-shot
@@ -692,4 +700,166 @@ async fn draining_marks_the_environment_not_serving_first() {
     drop(watch);
     drop(health);
     server.stop().await;
+}
+
+/// GetTrajectory's `record_json` is the sink's line: hidden until the end and when not asked,
+/// then byte for byte what the in-process record code and the server's trajectory file give for
+/// the same (task, seed, options, actions), including the rank of a truth named by a synonym.
+#[tokio::test]
+async fn trajectory_record_is_the_servers_jsonl_line() {
+    use medgym_env::record::EpisodeRecord;
+    use medgym_env::{
+        Action, Ask, Diagnose, Env, EpisodeOptions, Exam, RankedDiagnosis, ResetArgs,
+    };
+    use medgym_server::convert;
+
+    let knowledge = Knowledge::embedded().expect("knowledge");
+    // A case whose disease has a synonym that is neither its name nor its code: only the
+    // server's name resolution can rank it (the Python rebuild could not).
+    let (task, synonym) = knowledge
+        .cases
+        .iter()
+        .find_map(|c| {
+            let d = knowledge.disease_of(c);
+            let other = |s: &&String| {
+                !s.eq_ignore_ascii_case(&d.name)
+                    && d.icd10
+                        .as_ref()
+                        .is_none_or(|code| !s.eq_ignore_ascii_case(code))
+            };
+            (d.id != "influenza")
+                .then(|| d.synonyms.iter().find(other))
+                .flatten()
+                .map(|s| (c, s.clone()))
+        })
+        .expect("a case whose disease has a synonym");
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = medgym_server::Config {
+        trajectory_dir: Some(dir.path().to_path_buf()),
+        ..Default::default()
+    };
+    let defaults = config.default_options.clone();
+    let server = Server::start(config).await;
+    let mut c = server.client().await;
+
+    let mut options = EpisodeOptions::default();
+    options.noise.preset = "realistic".into();
+    options.persona = "anxious".into();
+    let actions = [
+        Action::Ask(Ask {
+            question: "Do you have a fever?".into(),
+            finding_id: None,
+        }),
+        Action::Exam(Exam {
+            exam_id: "cbc".into(),
+            site: None,
+        }),
+        Action::Text("Let me ask.\n<ask>Any pain?</ask>".into()),
+        Action::Diagnose(Diagnose {
+            primary: "influenza".into(),
+            differential: vec![
+                RankedDiagnosis {
+                    name: "influenza".into(),
+                    code: String::new(),
+                    probability: 0.4,
+                },
+                RankedDiagnosis {
+                    name: synonym.clone(),
+                    code: String::new(),
+                    probability: 0.6,
+                },
+            ],
+        }),
+    ];
+
+    let r = c
+        .reset(pb::ResetRequest {
+            task_id: task.id.clone(),
+            seed: Some(11),
+            options: Some(convert::options_to_pb(&options)),
+            ..Default::default()
+        })
+        .await
+        .expect("reset")
+        .into_inner();
+    let sid = r.session_id.clone();
+    let episode_id = r.info.expect("info").episode_id;
+    let reader = c.clone();
+    let get = |include_record: bool| {
+        let mut c = reader.clone();
+        let session_id = sid.clone();
+        async move {
+            c.get_trajectory(pb::GetTrajectoryRequest {
+                session_id,
+                include_record,
+            })
+            .await
+            .expect("trajectory")
+            .into_inner()
+        }
+    };
+
+    for (i, a) in actions.iter().enumerate() {
+        let s = c
+            .step(pb::StepRequest {
+                session_id: sid.clone(),
+                action: Some(convert::action_to_pb(a)),
+                request_id: String::new(),
+            })
+            .await
+            .expect("step")
+            .into_inner();
+        let last = i + 1 == actions.len();
+        assert_eq!(s.terminated, last, "step {i}: {s:?}");
+        if !last {
+            let t = get(true).await;
+            assert_eq!(t.steps.len(), i + 1);
+            assert_eq!(
+                t.record_json, "",
+                "no record (it names the case) before the end"
+            );
+        }
+    }
+    assert_eq!(get(false).await.record_json, "", "not asked");
+    let line = get(true).await.record_json;
+
+    let record: serde_json::Value = serde_json::from_str(&line).expect("record_json is JSON");
+    assert_eq!(record["format"], "medgym.trajectory.v1");
+    assert_eq!(record["episode_id"], episode_id.as_str());
+    assert_eq!(
+        record["outcome"]["rank"], 2,
+        "the synonym resolves to the truth"
+    );
+    assert_eq!(record["outcome"]["correct"], false);
+    assert_eq!(
+        record["steps"].as_array().map(Vec::len),
+        Some(actions.len())
+    );
+
+    // The same episode in process, with the options resolved as the server resolves them.
+    let mut env = Env::new(common::shared_world());
+    env.reset(ResetArgs {
+        task_id: Some(task.id.clone()),
+        seed: 11,
+        options: convert::options(Some(convert::options_to_pb(&options)), &defaults),
+        episode_id: Some(episode_id),
+        ..Default::default()
+    })
+    .expect("reset");
+    for a in actions {
+        env.step(a).expect("step");
+    }
+    let trajectory = env.trajectory().expect("trajectory");
+    let local = EpisodeRecord::from_trajectory(&trajectory).expect("ended");
+    assert_eq!(line, local.to_line());
+
+    // And the line the server's sink wrote for it.
+    server.stop().await;
+    let written: Vec<String> = std::fs::read_dir(dir.path())
+        .expect("trajectory dir")
+        .map(|e| std::fs::read_to_string(e.expect("entry").path()).expect("read"))
+        .flat_map(|text| text.lines().map(str::to_string).collect::<Vec<_>>())
+        .collect();
+    assert_eq!(written, vec![line]);
 }

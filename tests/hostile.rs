@@ -221,6 +221,7 @@ fn valid(rng: &mut Rng, rpc: usize, live: &[String]) -> Vec<u8> {
         .encode_to_vec(),
         5 => pb::GetTrajectoryRequest {
             session_id: rng.text(live),
+            include_record: rng.below(2) == 0,
         }
         .encode_to_vec(),
         6 => pb::BatchStepRequest {
@@ -664,6 +665,7 @@ async fn an_interact_stream_runs_no_step_after_its_deadline() {
     let trajectory = c
         .get_trajectory(pb::GetTrajectoryRequest {
             session_id: r.session_id.clone(),
+            include_record: false,
         })
         .await
         .expect("trajectory")

@@ -350,6 +350,7 @@ impl Client {
     pub async fn trajectory(&self, session_id: &str) -> Result<pb::Trajectory, ClientError> {
         let request = pb::GetTrajectoryRequest {
             session_id: session_id.to_string(),
+            include_record: false,
         };
         self.on_session(session_id, |mut c, r| async move {
             c.get_trajectory(r.wrap(request)).await

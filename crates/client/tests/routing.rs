@@ -99,6 +99,7 @@ async fn sessions_follow_their_replica_and_a_lost_replica_costs_only_its_session
         let t = owner
             .get_trajectory(pb::GetTrajectoryRequest {
                 session_id: s.clone(),
+                include_record: false,
             })
             .await
             .expect("the owner has the session")
@@ -107,6 +108,7 @@ async fn sessions_follow_their_replica_and_a_lost_replica_costs_only_its_session
         let e = other
             .get_trajectory(pb::GetTrajectoryRequest {
                 session_id: s.clone(),
+                include_record: false,
             })
             .await
             .expect_err("only the owner has it");

@@ -387,6 +387,12 @@ impl EpisodeRecord {
         })
     }
 
+    /// The record as one JSONL line, without the newline: what the trajectory sink and
+    /// `medgym rollout` write, and what GetTrajectory returns as `record_json`.
+    pub fn to_line(&self) -> String {
+        serde_json::to_string(self).expect("a record serialises: every map has string keys")
+    }
+
     /// The JSON Schema of a record (committed as `docs/trajectory.schema.json`).
     pub fn json_schema() -> Value {
         serde_json::to_value(schemars::schema_for!(EpisodeRecord)).unwrap_or(Value::Null)

@@ -293,9 +293,15 @@ pub fn step(o: env::StepOutcome) -> pb::StepResponse {
     }
 }
 
-/// The wire form of a trajectory.
-pub fn trajectory(t: env::Trajectory) -> pb::Trajectory {
+/// The wire form of a trajectory; `with_record` adds the JSONL record line once the episode
+/// has ended (the record module's own serialisation, so it is the line the sink writes).
+pub fn trajectory(t: env::Trajectory, with_record: bool) -> pb::Trajectory {
     let noise = noise_events(t.noise_events().unwrap_or_default());
+    let record_json = with_record
+        .then(|| env::record::EpisodeRecord::from_trajectory(&t))
+        .flatten()
+        .map(|r| r.to_line())
+        .unwrap_or_default();
     pb::Trajectory {
         episode_id: t.episode_id,
         task_id: t.info.task_id.clone(),
@@ -325,6 +331,7 @@ pub fn trajectory(t: env::Trajectory) -> pb::Trajectory {
         initial_observation: Some(observation(t.initial_observation)),
         info: Some(info(t.info)),
         noise_events: noise,
+        record_json,
     }
 }
 

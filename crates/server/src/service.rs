@@ -530,10 +530,11 @@ impl Environment for Service {
         &self,
         r: Request<pb::GetTrajectoryRequest>,
     ) -> Result<Response<pb::Trajectory>, Status> {
-        let session = self.sessions.get(&r.into_inner().session_id)?;
+        let r = r.into_inner();
+        let session = self.sessions.get(&r.session_id)?;
         let t = session.lock().env.trajectory();
         let t = t.ok_or(ServerError::Env(env::EnvError::NoEpisode))?;
-        Ok(Response::new(convert::trajectory(t)))
+        Ok(Response::new(convert::trajectory(t, r.include_record)))
     }
 
     async fn batch_step(
@@ -711,6 +712,7 @@ mod tests {
                     let t = c
                         .get_trajectory(pb::GetTrajectoryRequest {
                             session_id: s.clone(),
+                            include_record: false,
                         })
                         .await
                         .expect("trajectory");

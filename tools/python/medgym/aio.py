@@ -455,10 +455,15 @@ class AsyncClient:
             return await self._any_live(lambda c: c.get_spec(timeout=timeout))
         return await self._unary("GetSpec", pb.GetSpecRequest(), timeout)
 
-    async def trajectory(self, session_id: str, *, timeout: float | None = None) -> pb.Trajectory:
+    async def trajectory(
+        self, session_id: str, *, include_record: bool = False, timeout: float | None = None
+    ) -> pb.Trajectory:
         if self._replicas is not None:
-            return await self._on_owner(session_id, lambda c: c.trajectory(session_id, timeout=timeout))
-        return await self._unary("GetTrajectory", pb.GetTrajectoryRequest(session_id=session_id), timeout)
+            return await self._on_owner(
+                session_id, lambda c: c.trajectory(session_id, include_record=include_record, timeout=timeout)
+            )
+        request = pb.GetTrajectoryRequest(session_id=session_id, include_record=include_record)
+        return await self._unary("GetTrajectory", request, timeout)
 
     async def batch_step(
         self, steps: Sequence[tuple[str, ActionLike]], *, autoreset: bool = False, timeout: float | None = None

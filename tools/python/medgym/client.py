@@ -602,9 +602,12 @@ class Client:
             return self._on_owner(session_id, "Close", request, _RESET, timeout)
         return self._call(self._stub.Close, request, _RESET, timeout)
 
-    def trajectory(self, session_id: str, *, timeout: float | None = None) -> pb.Trajectory:
-        """The recorded episode of a session (its hidden case once the episode has ended)."""
-        request = pb.GetTrajectoryRequest(session_id=session_id)
+    def trajectory(
+        self, session_id: str, *, include_record: bool = False, timeout: float | None = None
+    ) -> pb.Trajectory:
+        """The recorded episode of a session (its hidden case once the episode has ended);
+        ``include_record`` adds the server's JSONL record line once it has ended (``record_json``)."""
+        request = pb.GetTrajectoryRequest(session_id=session_id, include_record=include_record)
         if self._replicas is not None:
             return self._on_owner(session_id, "GetTrajectory", request, _IDEMPOTENT, timeout)
         return self._call(self._stub.GetTrajectory, request, _IDEMPOTENT, timeout)

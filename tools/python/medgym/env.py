@@ -194,11 +194,12 @@ class MedgymEnv(gym.Env[dict, ActionLike]):
             return "\n".join(self._transcript) + "\n"
         return None
 
-    def trajectory(self) -> pb.Trajectory:
-        """The recorded episode so far (GetTrajectory); the hidden case once it has ended."""
+    def trajectory(self, *, include_record: bool = False) -> pb.Trajectory:
+        """The recorded episode so far (GetTrajectory); the hidden case once it has ended, and with
+        ``include_record`` the server's JSONL record line (:func:`medgym.record.episode_record`)."""
         if self.session_id is None:
             raise gym.error.ResetNeeded("no session: call reset() first")
-        return self.client.trajectory(self.session_id)
+        return self.client.trajectory(self.session_id, include_record=include_record)
 
     def _end_session(self) -> None:
         session, self.session_id = self.session_id, None

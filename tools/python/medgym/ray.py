@@ -11,11 +11,11 @@
     records = medgym.ray.rollout(["10.0.0.5:50051", "10.0.0.6:50051"], policy, episodes=1000,
                                  seed=0, num_actors=8, noise="realistic")
 
-Each record is the dict the server's JSONL writer produces for the episode
-(``docs/trajectory.schema.json``; :mod:`medgym.record` says how it is built and which field the
-wire cannot carry exactly). Records come back in episode order; episode ``i`` is played with seed
-``seed + i``, so the result depends on neither the number of actors nor the number of servers (a
-deterministic policy gives the same records, episode ids aside).
+Each record is the dict of the line the server's JSONL writer produces for the episode
+(``docs/trajectory.schema.json``), made by the server itself (:mod:`medgym.record`). Records come
+back in episode order; episode ``i`` is played with seed ``seed + i``, so the result depends on
+neither the number of actors nor the number of servers (a deterministic policy gives the same
+records, episode ids aside).
 
 Every actor has its own routing :class:`medgym.Client` over all the addresses (a list, a
 comma-separated string or ``"dns:///name:port"``): resets spread over the live servers, steps go to
@@ -41,7 +41,7 @@ from medgym.client import Client, reset_request
 from medgym.convert import observation, reset_info, step_info
 from medgym.env import EPISODE_KEYS, reset_arguments
 from medgym.errors import MedgymUnavailable, SessionNotFound
-from medgym.record import episode_record, rust_json
+from medgym.record import record_line
 from medgym.routing import Address
 
 __all__ = ["CLIENT_KEYS", "Policy", "RolloutWorker", "rollout", "to_dataset"]
@@ -113,16 +113,16 @@ class RolloutWorker:
                     slot, slots[i] = slots[i], None
                     ended.append(slot[3])
                     try:
-                        trajectory = self.client.trajectory(slot[3])
+                        trajectory = self.client.trajectory(slot[3], include_record=True)
                     except (SessionNotFound, MedgymUnavailable) as e:
                         self._again(queue, slot, e, max_attempts)  # its server died after the last step
                         continue
-                    record = episode_record(trajectory, self.spec, self._reset["options"])
-                    if record is None:
+                    line = record_line(trajectory)
+                    if line is None:
                         raise RuntimeError(f"episode {slot[0]} ended but its trajectory is not complete")
-                    done.append((slot[0], record, slot[2]))
+                    done.append((slot[0], json.loads(line), slot[2]))
                     if sink is not None:
-                        sink.write(rust_json(record) + "\n")
+                        sink.write(line + "\n")
                         sink.flush()
                 if ended:
                     self.client.close_many(ended)  # errors ignored: a dead server's TTL frees nothing to free

@@ -1,4 +1,4 @@
-"""Records built from GetTrajectory match the server's own JSONL files byte for byte."""
+"""Records from GetTrajectory are the server's own JSONL lines, byte for byte."""
 
 from __future__ import annotations
 
@@ -6,10 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import REPO
 
 import medgym
 from medgym.client import episode_options
-from medgym.record import episode_record, rust_float, rust_json
+from medgym.record import episode_record, record_line
 
 DDX = {
     "primary": "influenza",
@@ -21,7 +22,7 @@ DDX = {
 }
 
 # Structured actions with every optional field, raw tool-call text, tags, invalid text, a
-# truncation: every branch of the record.
+# truncation, episode options over the server's defaults: every branch of the record.
 SCRIPTS = [
     (
         {},
@@ -60,17 +61,17 @@ def written(directory: Path) -> dict[str, str]:
     return {json.loads(line)["episode_id"]: line for line in lines}
 
 
-def play(client: medgym.Client, seed: int, episode: dict, actions: list) -> tuple[str, dict]:
-    options = episode_options(**episode)
-    r = client.reset(seed=seed, options=options)
+def play(client: medgym.Client, seed: int, episode: dict, actions: list, task_id: str = "") -> tuple[str, str]:
+    """Plays ``actions`` to the end; returns the episode id and the record line GetTrajectory gave."""
+    r = client.reset(task_id=task_id, seed=seed, options=episode_options(**episode))
     for a in actions:
         step = client.step(r.session_id, a)
         if step.terminated or step.truncated:
             break
     assert step.terminated or step.truncated
-    record = episode_record(client.trajectory(r.session_id), client.get_spec(), options)
+    line = record_line(client.trajectory(r.session_id, include_record=True))
     client.close_session(r.session_id)
-    return r.info.episode_id, record
+    return r.info.episode_id, line
 
 
 def test_records_are_the_servers_lines(recording):
@@ -78,56 +79,60 @@ def test_records_are_the_servers_lines(recording):
     mine = {}
     with medgym.Client(server.address) as client:
         for seed, (episode, actions) in enumerate(SCRIPTS):
-            episode_id, record = play(client, 100 + seed, episode, actions)
-            mine[episode_id] = record
+            episode_id, line = play(client, 100 + seed, episode, actions)
+            mine[episode_id] = line
     theirs = written(directory)
     assert set(mine) <= set(theirs)
-    for episode_id, record in mine.items():
-        assert record == json.loads(theirs[episode_id])
-        assert rust_json(record) == theirs[episode_id]
+    for episode_id, line in mine.items():
+        assert line == theirs[episode_id]
 
 
-def test_rank_of_a_differential_naming_the_truth(recording):
+def synonym_case() -> tuple[str, str]:
+    """A task whose disease has a synonym that is neither its name, code nor id, and the synonym."""
+    diseases = {d["id"]: d for d in json.loads((REPO / "knowledge" / "diseases.json").read_text())}
+    for case in json.loads((REPO / "knowledge" / "cases.json").read_text()):
+        d = diseases[case["disease"]]
+        own = {n.lower() for n in (d["name"], d["id"], d.get("icd10") or "")}
+        synonym = next((s for s in d.get("synonyms", []) if s.lower() not in own), None)
+        if synonym is not None and d["id"] != "influenza":
+            return case["id"], synonym
+    raise AssertionError("no disease with a synonym in knowledge/")
+
+
+def test_rank_of_a_truth_named_by_a_synonym(recording):
+    # The gap of the former client-side rebuild: only the server's knowledge base knows the synonym.
     server, directory = recording
+    task_id, synonym = synonym_case()
+    ddx = {
+        "primary": "influenza",
+        "differential": [{"name": "influenza", "probability": 0.4}, {"name": synonym, "probability": 0.6}],
+    }
     with medgym.Client(server.address) as client:
-        _, first = play(client, 7, {}, [{"diagnose": "influenza"}])
-        truth = first["outcome"]["truth_name"]
-        ddx = {"primary": "influenza", "differential": [{"name": "influenza", "probability": 0.5}]}
-        ddx["differential"].append({"name": truth, "probability": 0.5})
-        episode_id, record = play(client, 7, {}, [{"diagnose": ddx}])
-    expected = 1 if truth.lower() == "influenza" else 2
-    assert record["outcome"]["rank"] == expected
-    assert json.loads(written(directory)[episode_id])["outcome"]["rank"] == expected
+        episode_id, line = play(client, 7, {}, [{"diagnose": ddx}], task_id=task_id)
+    record = json.loads(line)
+    assert record["task_id"] == task_id
+    assert record["outcome"]["correct"] is False
+    assert record["outcome"]["rank"] == 2
+    assert written(directory)[episode_id] == line
 
 
 def test_a_running_episode_has_no_record(client):
     r = client.reset(seed=1)
     client.step(r.session_id, {"ask": "Any fever?"})
-    assert episode_record(client.trajectory(r.session_id), client.get_spec()) is None
+    t = client.trajectory(r.session_id, include_record=True)
+    assert t.record_json == ""
+    assert episode_record(t) is None
     client.close_session(r.session_id)
 
 
-@pytest.mark.parametrize(
-    ("value", "text"),
-    [
-        (0.0, "0.0"),
-        (1.0, "1.0"),
-        (0.8, "0.8"),
-        (-2.5, "-2.5"),
-        (123.45, "123.45"),
-        (1e-05, "0.00001"),
-        (0.000123, "0.000123"),
-        (1e-07, "1e-7"),
-        (1.5e-07, "1.5e-7"),
-        (1e15, "1000000000000000.0"),
-        (1e16, "1e16"),
-        (1.25e17, "1.25e17"),
-        (0.1 + 0.2, "0.30000000000000004"),
-    ],
-)
-def test_floats_as_serde_json_writes_them(value, text):
-    assert rust_float(value) == text
-
-
-def test_json_as_serde_json_writes_it():
-    assert rust_json({"b": [1, 2.0, None, True], "a": 'é"\n\x01'}) == '{"b":[1,2.0,null,true],"a":"é\\"\\n\\u0001"}'
+def test_an_ended_episode_asked_without_its_record_says_so(client):
+    r = client.reset(seed=2)
+    client.step(r.session_id, {"diagnose": "influenza"})
+    t = client.trajectory(r.session_id)
+    assert t.record_json == ""
+    with pytest.raises(ValueError, match="include_record=True"):
+        episode_record(t)
+    record = episode_record(client.trajectory(r.session_id, include_record=True))
+    assert record["episode_id"] == r.info.episode_id
+    assert record["format"] == "medgym.trajectory.v1"
+    client.close_session(r.session_id)

@@ -384,13 +384,15 @@ class CloseResponse(_message.Message):
     def __init__(self, episode_finished: bool = ...) -> None: ...
 
 class GetTrajectoryRequest(_message.Message):
-    __slots__ = ("session_id",)
+    __slots__ = ("session_id", "include_record")
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    INCLUDE_RECORD_FIELD_NUMBER: _ClassVar[int]
     session_id: str
-    def __init__(self, session_id: _Optional[str] = ...) -> None: ...
+    include_record: bool
+    def __init__(self, session_id: _Optional[str] = ..., include_record: bool = ...) -> None: ...
 
 class Trajectory(_message.Message):
-    __slots__ = ("episode_id", "task_id", "steps", "case", "initial_observation", "info", "noise_events")
+    __slots__ = ("episode_id", "task_id", "steps", "case", "initial_observation", "info", "noise_events", "record_json")
     EPISODE_ID_FIELD_NUMBER: _ClassVar[int]
     TASK_ID_FIELD_NUMBER: _ClassVar[int]
     STEPS_FIELD_NUMBER: _ClassVar[int]
@@ -398,6 +400,7 @@ class Trajectory(_message.Message):
     INITIAL_OBSERVATION_FIELD_NUMBER: _ClassVar[int]
     INFO_FIELD_NUMBER: _ClassVar[int]
     NOISE_EVENTS_FIELD_NUMBER: _ClassVar[int]
+    RECORD_JSON_FIELD_NUMBER: _ClassVar[int]
     episode_id: str
     task_id: str
     steps: _containers.RepeatedCompositeFieldContainer[TrajectoryStep]
@@ -405,7 +408,8 @@ class Trajectory(_message.Message):
     initial_observation: Observation
     info: Info
     noise_events: _containers.RepeatedCompositeFieldContainer[NoiseEvent]
-    def __init__(self, episode_id: _Optional[str] = ..., task_id: _Optional[str] = ..., steps: _Optional[_Iterable[_Union[TrajectoryStep, _Mapping]]] = ..., case: _Optional[_Union[CaseInfo, _Mapping]] = ..., initial_observation: _Optional[_Union[Observation, _Mapping]] = ..., info: _Optional[_Union[Info, _Mapping]] = ..., noise_events: _Optional[_Iterable[_Union[NoiseEvent, _Mapping]]] = ...) -> None: ...
+    record_json: str
+    def __init__(self, episode_id: _Optional[str] = ..., task_id: _Optional[str] = ..., steps: _Optional[_Iterable[_Union[TrajectoryStep, _Mapping]]] = ..., case: _Optional[_Union[CaseInfo, _Mapping]] = ..., initial_observation: _Optional[_Union[Observation, _Mapping]] = ..., info: _Optional[_Union[Info, _Mapping]] = ..., noise_events: _Optional[_Iterable[_Union[NoiseEvent, _Mapping]]] = ..., record_json: _Optional[str] = ...) -> None: ...
 
 class TrajectoryStep(_message.Message):
     __slots__ = ("action", "response")
