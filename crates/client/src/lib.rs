@@ -10,6 +10,12 @@
 //! so the caller resets elsewhere; a restarted process is a new replica, since its sessions
 //! died with the old one.
 //!
+//! [`Client::interact`] is the Interact envelope stream routed the same way: one stream per
+//! replica underneath, opened when first needed, resets round robin, a session's envelopes to
+//! its replica, the answers merged with their ids. A replica whose stream breaks answers its
+//! outstanding envelopes with errors (NOT_FOUND once it is gone, UNAVAILABLE if it still
+//! answers) while the others go on.
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), medgym_client::ClientError> {
 //! use medgym_client::{Client, ClientConfig, pb};
@@ -33,6 +39,9 @@ use pb::environment_client::EnvironmentClient;
 use tonic::metadata::AsciiMetadataValue;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 use tonic::{Code, Request, Status};
+
+mod interact;
+pub use interact::{InteractReceiver, InteractSender};
 
 /// Largest response accepted (a BatchStep over many sessions, a long trajectory).
 const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
@@ -128,6 +137,9 @@ pub enum ClientError {
     /// The server answered with an error status.
     #[error("{:?}: {}", .0.code(), .0.message())]
     Status(#[from] Status),
+    /// An envelope sent on a routed Interact stream whose receiver was dropped.
+    #[error("the Interact stream has ended (its receiver was dropped)")]
+    StreamClosed,
 }
 
 impl ClientError {
@@ -139,6 +151,7 @@ impl ClientError {
             ClientError::NoReplica(_) => Code::Unavailable,
             ClientError::SessionLost { .. } => Code::NotFound,
             ClientError::Status(s) => s.code(),
+            ClientError::StreamClosed => Code::Cancelled,
         }
     }
 }
@@ -358,6 +371,24 @@ impl Client {
         .await
     }
 
+    /// Opens a routed Interact stream: send [`pb::EnvRequest`] envelopes with ids of your
+    /// choosing, receive one [`pb::EnvResponse`] per envelope with its id. Resets go to the
+    /// live replicas in turn, steps and closes to the session's replica; a session of an
+    /// unknown or unreachable replica, or an envelope without a request, is answered with an
+    /// `error` (NOT_FOUND, INVALID_ARGUMENT) and the stream goes on. One session's answers
+    /// come in request order; different sessions' interleave. If a replica's stream breaks,
+    /// its outstanding envelopes are answered with NOT_FOUND (the replica is gone) or
+    /// UNAVAILABLE (it still answers; send them again, a step with the same `request_id` is
+    /// applied once), resets always with UNAVAILABLE.
+    ///
+    /// Both halves are bounded: read the answers while sending (another task), as on any
+    /// bidirectional stream, or sending stalls. The configured `timeout` is not sent on the
+    /// replica streams, since it would bound the stream's whole life rather than each
+    /// envelope. Must be called within a Tokio runtime.
+    pub fn interact(&self) -> (InteractSender, InteractReceiver) {
+        interact::open(Arc::clone(&self.inner))
+    }
+
     /// Steps many sessions: one BatchStep per replica, concurrently, answered in request order.
     /// A step whose replica is unknown or unreachable gets a NOT_FOUND result; any other error
     /// of a replica fails the call, as it would on a single server.
@@ -506,12 +537,18 @@ struct Requester {
 
 impl Requester {
     fn wrap<T>(&self, message: T) -> Request<T> {
+        let mut r = self.authorized(message);
+        if let Some(t) = self.timeout {
+            r.set_timeout(t);
+        }
+        r
+    }
+
+    /// With the token but no deadline (for streams, which a per-call deadline would cut).
+    fn authorized<T>(&self, message: T) -> Request<T> {
         let mut r = Request::new(message);
         if let Some(auth) = &self.auth {
             r.metadata_mut().insert("authorization", auth.clone());
-        }
-        if let Some(t) = self.timeout {
-            r.set_timeout(t);
         }
         r
     }
@@ -597,11 +634,23 @@ impl Inner {
         mut client: EnvironmentClient<Channel>,
         status: &Status,
     ) -> Result<Status, String> {
-        let check = tokio::time::timeout(
+        let mut check = tokio::time::timeout(
             self.config.connect_timeout * 2,
             client.get_spec(self.requester.wrap(pb::GetSpecRequest {})),
         )
         .await;
+        // A probe right after the break may still be put on the dying connection (CANCELLED,
+        // "connection closed"); the channel connects afresh for the next call, so one more
+        // try tells a cut connection from a dead replica.
+        if let Ok(Err(e)) = &check
+            && transport_failure(e)
+        {
+            check = tokio::time::timeout(
+                self.config.connect_timeout * 2,
+                client.get_spec(self.requester.wrap(pb::GetSpecRequest {})),
+            )
+            .await;
+        }
         match check {
             Ok(Ok(spec)) if spec.get_ref().replica_id == id => Ok(Status::unavailable(format!(
                 "a call to replica {id} failed on the way ({}); the replica still answers, so \
