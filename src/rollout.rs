@@ -4,10 +4,9 @@
 //!
 //! Episode i uses seed `seed + i`. Records are written in episode order whatever the thread
 //! timing, so an in-process file is byte-identical for the same arguments. Over gRPC the record
-//! is built from the server's `GetTrajectory` answer (converted back into the environment's
-//! trajectory, then `EpisodeRecord::from_trajectory`), so it is the same record the server's
-//! own trajectory files hold; it differs from the in-process record of the same seed only in
-//! `episode_id`, which the server draws at random.
+//! is the server's own (`GetTrajectory` with `include_record`), the line its trajectory files
+//! hold; it differs from the in-process record of the same seed only in `episode_id`, which the
+//! server draws at random.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -130,7 +129,7 @@ pub fn rollout(args: RolloutArgs) -> Result<()> {
     if args.server.is_empty() {
         in_process(&args, &world, &ctx, &sampler, &mut writer)?;
     } else {
-        over_grpc(&args, &world, &ctx, &sampler, &mut writer)?;
+        over_grpc(&args, &ctx, &sampler, &mut writer)?;
     }
     // Both paths stop early on a failed episode, so fewer lines than asked means a lost one.
     let written = writer.next;
@@ -286,7 +285,6 @@ const EPISODE_ATTEMPTS: usize = 3;
 
 fn over_grpc(
     args: &RolloutArgs,
-    world: &Arc<World>,
     ctx: &PolicyContext,
     sampler: &Arc<TaskSampler>,
     writer: &mut Ordered<'_>,
@@ -305,7 +303,6 @@ fn over_grpc(
             let client = client.clone();
             let next = Arc::clone(&next);
             let tx = tx.clone();
-            let world = Arc::clone(world);
             let ctx = ctx.clone();
             let policy_name = args.policy.clone();
             let episodes = args.episodes;
@@ -327,15 +324,9 @@ fn over_grpc(
                     let seed = first_seed.wrapping_add(i);
                     let mut attempt = 1;
                     let result = loop {
-                        let result = remote_episode(
-                            &client,
-                            &world,
-                            &ctx.options,
-                            policy.as_mut(),
-                            &sampler,
-                            seed,
-                        )
-                        .await;
+                        let result =
+                            remote_episode(&client, &ctx.options, policy.as_mut(), &sampler, seed)
+                                .await;
                         // A replica lost mid-episode takes the session with it; the same seed
                         // replays the same episode on a live replica.
                         match result {
@@ -343,7 +334,7 @@ fn over_grpc(
                                 eprintln!("episode {i}: {e:#}; starting it again");
                                 attempt += 1;
                             }
-                            other => break other.and_then(|r| line(&r)),
+                            other => break other,
                         }
                     };
                     let failed = result.is_err();
@@ -371,15 +362,14 @@ fn session_lost(e: &anyhow::Error) -> bool {
         .is_some_and(|c| matches!(c.code(), tonic::Code::NotFound | tonic::Code::Unavailable))
 }
 
-/// Plays episode i over gRPC and builds its record from the server's trajectory.
+/// Plays episode i over gRPC and returns the server's record of it.
 async fn remote_episode(
     client: &Client,
-    world: &World,
     options: &EpisodeOptions,
     policy: &mut dyn medgym_agents::Policy,
     sampler: &TaskSampler,
     seed: u64,
-) -> Result<EpisodeRecord> {
+) -> Result<String> {
     let task_id = sampler
         .pick(seed)
         .context("no task to sample from")?
@@ -419,14 +409,13 @@ async fn remote_episode(
     if !ended {
         bail!("the episode of seed {seed} did not end within the turn limit");
     }
-    let trajectory = client
-        .trajectory(&session_id)
+    let record = client
+        .record(&session_id)
         .await
-        .context("GetTrajectory")?;
+        .context("GetTrajectory")?
+        .context("the server has no record of an episode that ended")?;
     let _ = client.close(&session_id).await;
-    let trajectory = trajectory_from_pb(trajectory, world, options)?;
-    EpisodeRecord::from_trajectory(&trajectory)
-        .context("the server's trajectory has not ended or lacks its truth")
+    Ok(record + "\n")
 }
 
 // --- wire → environment conversions (the inverse of medgym_server::convert) -----------------
@@ -487,115 +476,4 @@ pub(crate) fn info(i: pb::Info) -> env::Info {
                 .collect()
         }),
     }
-}
-
-/// A recorded wire action as the environment's action (the server already enforced limits).
-fn action(a: Option<pb::Action>) -> Result<env::Action> {
-    convert::action(a, usize::MAX).context("a trajectory step without an action")
-}
-
-fn step_outcome(r: pb::StepResponse) -> env::StepOutcome {
-    // The wire map has no order: put the terms back in the environment's report order.
-    let reward_components = env::reward::TERMS
-        .iter()
-        .map(|&t| (t, r.reward_components.get(t).copied().unwrap_or(0.0)))
-        .collect();
-    env::StepOutcome {
-        observation: observation(r.observation.unwrap_or_default()),
-        reward: r.reward,
-        reward_components,
-        terminated: r.terminated,
-        truncated: r.truncated,
-        info: info(r.info.unwrap_or_default()),
-    }
-}
-
-fn kind(s: &str) -> &'static str {
-    match s {
-        "symptom" => "symptom",
-        "sign" => "sign",
-        "laboratory" => "laboratory",
-        "imaging" => "imaging",
-        _ => "unknown",
-    }
-}
-
-/// The environment's trajectory from the wire form. The wire form carries neither the options
-/// (the client sent them) nor the truth's rank (recomputed here exactly as the environment does:
-/// differential entries resolved to diseases through the same knowledge).
-fn trajectory_from_pb(
-    t: pb::Trajectory,
-    world: &World,
-    options: &EpisodeOptions,
-) -> Result<env::Trajectory> {
-    let steps = t
-        .steps
-        .into_iter()
-        .map(|s| {
-            Ok(env::StepRecord {
-                action: action(s.action)?,
-                outcome: step_outcome(s.response.unwrap_or_default()),
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let truth_rank = steps.last().and_then(|s: &env::StepRecord| {
-        let truth = s.outcome.info.truth.as_ref()?;
-        if !s.outcome.terminated {
-            return None;
-        }
-        let parsed = match &s.action {
-            env::Action::Text(raw) => env::parse_text(raw).ok()?,
-            other => other.clone(),
-        };
-        let env::Action::Diagnose(d) = parsed else {
-            return None;
-        };
-        let names: Vec<&str> = if d.differential.is_empty() {
-            vec![d.primary.as_str()]
-        } else {
-            d.differential
-                .iter()
-                .map(|r| {
-                    if r.code.is_empty() {
-                        r.name.as_str()
-                    } else {
-                        r.code.as_str()
-                    }
-                })
-                .collect()
-        };
-        let k = &world.knowledge;
-        names
-            .iter()
-            .position(|n| {
-                k.resolve_disease(n).map_or_else(
-                    || medgym_clinic::text::normalize_joined(n),
-                    |x| x.id.clone(),
-                ) == truth.disease_id
-            })
-            .map(|p| p as u32 + 1)
-    });
-    let info = info(t.info.unwrap_or_default());
-    Ok(env::Trajectory {
-        episode_id: t.episode_id,
-        info,
-        initial_observation: observation(t.initial_observation.unwrap_or_default()),
-        steps,
-        case: t.case.map(|c| env::CaseSummary {
-            diagnosis_name: c.diagnosis_name,
-            diagnosis_code: c.diagnosis_code,
-            findings: c
-                .findings
-                .into_iter()
-                .map(|f| {
-                    let k = kind(&f.kind);
-                    (f.id, f.name, k)
-                })
-                .collect(),
-            age: c.age,
-            sex: if c.sex == "female" { "female" } else { "male" },
-        }),
-        options: options.clone(),
-        truth_rank,
-    })
 }

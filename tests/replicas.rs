@@ -1,6 +1,6 @@
 //! Two `medgym serve` processes behind one `medgym rollout --server a,b`: killing one mid-run
 //! loses only its in-flight episodes, which start again on the other, so the output is the same
-//! as a run against one server.
+//! as a run against one server, and as a run in process.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -113,5 +113,21 @@ fn killing_one_of_two_servers_mid_rollout_loses_no_episode() {
     assert!(
         got == want,
         "the rollout's records differ from a one-server run"
+    );
+
+    // And the same as in process: a record over gRPC is the server's own, made by the same code.
+    let local = dir.path().join("local.jsonl");
+    let status = Command::new(env!("CARGO_BIN_EXE_medgym"))
+        .args(["rollout", "--policy", "infogain"])
+        .args(["--episodes", &EPISODES.to_string()])
+        .arg("--out")
+        .arg(&local)
+        .stderr(Stdio::null())
+        .status()
+        .expect("in-process rollout");
+    assert!(status.success());
+    assert!(
+        records(&local) == want,
+        "records over gRPC differ from the in-process ones (episode ids aside)"
     );
 }

@@ -371,6 +371,22 @@ impl Client {
         .await
     }
 
+    /// The episode's trajectory record, the JSONL line (without its newline) the session's
+    /// replica writes to its trajectory files; `None` while the episode runs (the record holds
+    /// the hidden case).
+    pub async fn record(&self, session_id: &str) -> Result<Option<String>, ClientError> {
+        let request = pb::GetTrajectoryRequest {
+            session_id: session_id.to_string(),
+            include_record: true,
+        };
+        let trajectory = self
+            .on_session(session_id, |mut c, r| async move {
+                c.get_trajectory(r.wrap(request)).await
+            })
+            .await?;
+        Ok(Some(trajectory.record_json).filter(|r| !r.is_empty()))
+    }
+
     /// Opens a routed Interact stream: send [`pb::EnvRequest`] envelopes with ids of your
     /// choosing, receive one [`pb::EnvResponse`] per envelope with its id. Resets go to the
     /// live replicas in turn, steps and closes to the session's replica; a session of an
