@@ -196,10 +196,8 @@ fn reset_args(seed: u64, sampler: &TaskSampler, options: &EpisodeOptions) -> Res
     }
 }
 
-fn line(record: &EpisodeRecord) -> Result<String> {
-    let mut s = serde_json::to_string(record)?;
-    s.push('\n');
-    Ok(s)
+fn line(record: &EpisodeRecord) -> String {
+    record.to_line() + "\n"
 }
 
 fn in_process(
@@ -236,7 +234,7 @@ fn in_process(
                     let reset = reset_args(args.seed.wrapping_add(i), sampler, &ctx.options);
                     let result = run_episode(&mut env, policy.as_mut(), reset)
                         .map_err(anyhow::Error::from)
-                        .and_then(|r| line(&r));
+                        .map(|r| line(&r));
                     let failed = result.is_err();
                     if tx.send((i, result)).is_err() || failed {
                         // The writer stopped (an error elsewhere), or this episode failed: stop

@@ -333,6 +333,12 @@ impl Router {
                     && owner != lane.replica
                 {
                     self.inner.rename(&lane.replica, owner);
+                    // The same stream serves the new id: its sessions' envelopes must find it.
+                    if self.by_replica.get(&lane.replica) == Some(&key) {
+                        self.by_replica.remove(&lane.replica);
+                    }
+                    self.by_replica.insert(owner.to_string(), key);
+                    lane.replica = owner.to_string();
                 }
                 answer.id = pending.id;
                 self.out.send(*answer).await.map_err(|_| Gone)

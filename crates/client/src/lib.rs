@@ -392,13 +392,17 @@ impl Client {
     /// live replicas in turn, steps and closes to the session's replica; a session of an
     /// unknown or unreachable replica, or an envelope without a request, is answered with an
     /// `error` (NOT_FOUND, INVALID_ARGUMENT) and the stream goes on. One session's answers
-    /// come in request order; different sessions' interleave. If a replica's stream breaks,
-    /// its outstanding envelopes are answered with NOT_FOUND (the replica is gone) or
+    /// come in request order; different sessions' interleave. If a replica's stream breaks on
+    /// the way, its outstanding envelopes are answered with NOT_FOUND (the replica is gone) or
     /// UNAVAILABLE (it still answers; send them again, a step with the same `request_id` is
-    /// applied once), resets always with UNAVAILABLE.
+    /// applied once), resets always with UNAVAILABLE; if the replica ends the stream with a
+    /// status of its own (UNAUTHENTICATED, RESOURCE_EXHAUSTED, an oversize envelope's
+    /// INVALID_ARGUMENT), its outstanding envelopes get that status. A reset finding no live
+    /// replica is UNAVAILABLE at once (the background probe brings replicas back).
     ///
     /// Both halves are bounded: read the answers while sending (another task), as on any
-    /// bidirectional stream, or sending stalls. The configured `timeout` is not sent on the
+    /// bidirectional stream, or sending stalls; a replica whose stream is full holds up the
+    /// envelopes behind the one waiting for it, whatever their replica. The configured `timeout` is not sent on the
     /// replica streams, since it would bound the stream's whole life rather than each
     /// envelope. Must be called within a Tokio runtime.
     pub fn interact(&self) -> (InteractSender, InteractReceiver) {

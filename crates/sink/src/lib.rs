@@ -89,11 +89,7 @@ impl TrajectoryWriter {
 
     /// Writes one finished episode as one line.
     pub fn write(&mut self, record: &EpisodeRecord) -> Result<(), SinkError> {
-        let mut line = serde_json::to_vec(record).map_err(|source| SinkError::Parse {
-            path: self.path.clone(),
-            line: 0,
-            source,
-        })?;
+        let mut line = record.to_line().into_bytes();
         line.push(b'\n');
         if self.written > 0 && self.written + line.len() as u64 > self.rotate_bytes {
             self.rotate()?;

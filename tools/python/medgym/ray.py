@@ -76,7 +76,6 @@ class RolloutWorker:
             raise ValueError(f"envs must be at least 1, got {envs}")
         self.envs = envs
         self.client = Client(address, **client_options)
-        self.spec = self.client.get_spec()
         self._reset = reset_arguments(episode)
 
     def run(

@@ -34,7 +34,8 @@ SYSTEM_PROMPT = (
 
 
 def tools_of(spec: pb.EnvSpec) -> list[dict[str, Any]]:
-    """The server's tools as OpenAI function definitions (a record's ``tools``)."""
+    """The server's tools as OpenAI function definitions (a record's ``tools``), for prompting a
+    model the way the records read."""
     return [
         {
             "type": "function",
@@ -62,14 +63,7 @@ def record_line(trajectory: pb.Trajectory) -> str | None:
     return None
 
 
-def episode_record(
-    trajectory: pb.Trajectory,
-    spec: pb.EnvSpec | None = None,
-    options: pb.EpisodeOptions | None = None,
-) -> dict[str, Any] | None:
-    """The record of an ended episode as a dict (None while it runs): :func:`record_line` parsed.
-
-    ``spec`` and ``options`` are accepted for callers of the former client-side rebuild and unused.
-    """
+def episode_record(trajectory: pb.Trajectory) -> dict[str, Any] | None:
+    """The record of an ended episode as a dict (None while it runs): :func:`record_line` parsed."""
     line = record_line(trajectory)
     return None if line is None else json.loads(line)
