@@ -17,6 +17,13 @@ use tonic::Code;
 /// Longest any exchange may take before the test calls it a hang.
 const PATIENCE: Duration = Duration::from_secs(30);
 
+/// A routing client over these addresses.
+async fn connect(addresses: &[SocketAddr]) -> Client {
+    Client::connect(ClientConfig::new(addresses.iter().map(|a| a.to_string())))
+        .await
+        .expect("connect")
+}
+
 fn envelope(id: u64, request: Rq) -> pb::EnvRequest {
     pb::EnvRequest {
         id,
@@ -123,12 +130,7 @@ async fn finish(tx: InteractSender, mut rx: InteractReceiver) {
 async fn a_hundred_sessions_interleaved_over_one_routed_stream() {
     let alpha = Server::replica("alpha").await;
     let beta = Server::replica("beta").await;
-    let client = Client::connect(ClientConfig::new([
-        alpha.addr.to_string(),
-        beta.addr.to_string(),
-    ]))
-    .await
-    .expect("connect");
+    let client = connect(&[alpha.addr, beta.addr]).await;
     let (tx, mut rx) = client.interact();
 
     let sessions = open_sessions(&tx, &mut rx, 100).await;
@@ -309,12 +311,7 @@ async fn a_broken_or_lost_replica_answers_its_outstanding_envelopes_and_the_othe
     let alpha = Server::replica("alpha").await;
     let beta = Server::replica("beta").await;
     let relay = Relay::to(beta.addr).await;
-    let client = Client::connect(ClientConfig::new([
-        alpha.addr.to_string(),
-        relay.addr.to_string(),
-    ]))
-    .await
-    .expect("connect");
+    let client = connect(&[alpha.addr, relay.addr]).await;
     let (tx, mut rx) = client.interact();
     let sessions = open_sessions(&tx, &mut rx, 20).await;
     assert_eq!(
@@ -410,12 +407,7 @@ async fn a_broken_or_lost_replica_answers_its_outstanding_envelopes_and_the_othe
 async fn a_reader_that_stops_reading_holds_the_senders_back() {
     let alpha = Server::replica("alpha").await;
     let beta = Server::replica("beta").await;
-    let client = Client::connect(ClientConfig::new([
-        alpha.addr.to_string(),
-        beta.addr.to_string(),
-    ]))
-    .await
-    .expect("connect");
+    let client = connect(&[alpha.addr, beta.addr]).await;
     let (tx, mut rx) = client.interact();
     // Sessions the servers do not have: each envelope goes to a replica and comes back as
     // its NOT_FOUND. Every buffer on the way together took about 400 when this was written.
