@@ -102,6 +102,19 @@ fn bench(c: &mut Criterion) {
         let text = "Let me check.\n```json\n{\"name\": \"ask_patient\", \"arguments\": {\"question\": \"Any fever?\"}}\n```";
         b.iter(|| black_box(medgym_env::parse_text(black_box(text))))
     });
+
+    // What the server pays on every text step to know whether it may search (issue 8).
+    c.bench_function("text_may_search(tool call in prose)", |b| {
+        let text = "Let me check.\n```json\n{\"name\": \"ask_patient\", \"arguments\": {\"question\": \"Any fever?\"}}\n```";
+        b.iter(|| black_box(medgym_env::text_may_search(black_box(text))))
+    });
+    c.bench_function("text_may_search(2 KB of reasoning, then a tag)", |b| {
+        let text = format!(
+            "{}<ask>Any fever?</ask>",
+            "I think <b>this</b> could be pneumonia, or a \"viral\" infection. ".repeat(32)
+        );
+        b.iter(|| black_box(medgym_env::text_may_search(black_box(&text))))
+    });
 }
 
 criterion_group!(benches, bench);

@@ -3,7 +3,9 @@
 //! real medgym server, and drives both with the same client patterns over loopback: unary Step
 //! with 1 and 64 calls in flight, BatchStep with 64 and 256 steps per message, and an Interact
 //! stream. It prints steps/s, p50/p99 latency and medgym's ratio to the baseline for each, then
-//! the memory per live session. Every phase is bounded in time.
+//! the memory per live session. Every phase is bounded in time. With `--mix search` the server
+//! has the knowledge base and one step in ten searches it; two more scenarios then time asks of
+//! some sessions while other sessions search.
 
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -39,8 +41,25 @@ pub struct BenchArgs {
     /// What each session does. `episodes`: free-text asks, exams and, where the call can
     /// reset an ended episode (BatchStep autoreset), a diagnosis every tenth step. `asks`: the
     /// first version's mix, six free-text questions in rotation in endless episodes.
+    /// `search`: `episodes` with a knowledge-base search as every episode's fifth step (the
+    /// server gets the knowledge base, from `--kb-cache`).
     #[arg(long, value_enum, default_value_t = Mix::Episodes)]
     mix: Mix,
+    /// Sessions searching in a closed loop, one call each, beside the asks of the "beside
+    /// searches" scenarios (mix `search` only).
+    #[arg(long, default_value_t = 4)]
+    searchers: usize,
+    /// Give the server the knowledge base whatever the mix, as `serve` has it (the `search`
+    /// mix always does).
+    #[arg(long)]
+    kb: bool,
+}
+
+impl BenchArgs {
+    /// Whether the server gets the knowledge base.
+    pub fn needs_kb(&self) -> bool {
+        self.kb || self.mix == Mix::Search
+    }
 }
 
 /// The action mix of the load.
@@ -48,6 +67,7 @@ pub struct BenchArgs {
 enum Mix {
     Episodes,
     Asks,
+    Search,
 }
 
 /// Canned answers of the size medgym really sends.
@@ -68,11 +88,12 @@ impl EchoService {
     }
 }
 
-/// What identifies an action of the mix: the question, exam id or diagnosis.
+/// What identifies an action of the mix: the question, exam id, search query or diagnosis.
 fn action_key(r: &pb::StepRequest) -> &str {
     use pb::action::Kind;
     match r.action.as_ref().and_then(|a| a.kind.as_ref()) {
         Some(Kind::Ask(a)) => &a.question,
+        Some(Kind::Search(s)) => &s.query,
         Some(Kind::Exam(e)) => &e.exam_id,
         Some(Kind::Diagnose(d)) => &d.primary,
         _ => "",
@@ -148,11 +169,19 @@ impl Target {
         }
     }
 
+    /// A BatchStep whose every result must be a step: an error inside (an ended episode, an
+    /// unknown session) would be counted as a cheap step, so it fails the run instead.
     async fn batch(&mut self, r: pb::BatchStepRequest) -> Result<(), Status> {
-        match self {
-            Target::Echo(c) => c.batch_step(r).await.map(drop),
-            Target::Medgym(c) => c.batch_step(r).await.map(drop),
+        let results = match self {
+            Target::Echo(c) => c.batch_step(r).await?.into_inner().results,
+            Target::Medgym(c) => c.batch_step(r).await?.into_inner().results,
+        };
+        for r in results {
+            if let Some(pb::batch_step_result::Result::Error(e)) = r.result {
+                return Err(Status::new(e.code.into(), e.message));
+            }
         }
+        Ok(())
     }
 
     async fn interact(
@@ -196,9 +225,27 @@ const EPISODE_QUESTIONS: [&str; 12] = [
 /// Exams of the `episodes` mix: a blood panel, a bedside exam and an image.
 const EXAMS: [&str; 3] = ["cbc", "cardiac_auscultation", "abdominal_ultrasound"];
 
+/// Knowledge-base queries of the `search` mix: presentations of a few findings, as an agent
+/// would search them, and single-term lookups (crates/kb/benches/search.rs has both kinds).
+const SEARCHES: [&str; 6] = [
+    "fever neck stiffness photophobia",
+    "chest pain radiating to the left arm sweating",
+    "productive cough fever pleuritic chest pain",
+    "right lower quadrant abdominal pain vomiting",
+    "photophobia",
+    "polyuria polydipsia weight loss",
+];
+
+fn search(i: usize) -> pb::action::Kind {
+    pb::action::Kind::Search(pb::Search {
+        query: SEARCHES[i % SEARCHES.len()].into(),
+        top_k: 0,
+    })
+}
 /// The action of a session's `i`th step. In the `episodes` mix an episode is ten steps:
 /// seven asks, two exams and, with `diagnose` (calls that autoreset), a diagnosis as the
-/// tenth; without it the tenth is another ask and episodes never end.
+/// tenth; without it the tenth is another ask and episodes never end. The `search` mix
+/// searches instead of the fifth ask.
 fn action(mix: Mix, i: usize, diagnose: bool) -> pb::action::Kind {
     let ask = |q: &str| {
         pb::action::Kind::Ask(pb::Ask {
@@ -220,6 +267,7 @@ fn action(mix: Mix, i: usize, diagnose: bool) -> pb::action::Kind {
             primary: "community-acquired pneumonia".into(),
             differential: Vec::new(),
         }),
+        4 if mix == Mix::Search => search(episode),
         step => ask(EPISODE_QUESTIONS[(episode * 5 + step) % EPISODE_QUESTIONS.len()]),
     }
 }
@@ -338,7 +386,7 @@ async fn stream_loop(
             mix,
             // Each session follows its own script (the first version cycled on `n`).
             match mix {
-                Mix::Episodes => n as usize / sessions.len(),
+                Mix::Episodes | Mix::Search => n as usize / sessions.len(),
                 Mix::Asks => n as usize,
             },
             false,
@@ -352,6 +400,10 @@ async fn stream_loop(
     let mut tally = Tally::default();
     while let Some(r) = responses.next().await {
         let r = r?;
+        // As in BatchStep, an error answer is not a step.
+        if let Some(pb::env_response::Response::Error(e)) = r.response {
+            return Err(Status::new(e.code.into(), e.message).into());
+        }
         let t = sent_at[r.id as usize];
         tally
             .latencies_us
@@ -367,6 +419,52 @@ async fn stream_loop(
     }
     tally.elapsed = start.elapsed().as_secs_f64();
     Ok(tally)
+}
+
+/// Asks of some sessions while `searchers` other sessions search in a closed loop, one unary
+/// call each: the asks are `ask_workers` unary callers one call in flight each (`stream`:
+/// one Interact stream with `ask_workers` in flight instead). Returns the asks' tally and the
+/// searches per second.
+async fn beside_searches(
+    target: &Target,
+    ask_sessions: &[String],
+    search_sessions: &[String],
+    ask_workers: usize,
+    stream: bool,
+    seconds: f64,
+) -> Result<(Tally, f64)> {
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs_f64(seconds);
+    let mut searchers = Vec::new();
+    for (w, session) in search_sessions.iter().enumerate() {
+        let mut target = target.clone();
+        let session = session.clone();
+        searchers.push(tokio::spawn(async move {
+            let mut n = 0u64;
+            while Instant::now() < deadline {
+                let r = pb::StepRequest {
+                    session_id: session.clone(),
+                    action: Some(pb::Action {
+                        kind: Some(search(w + n as usize)),
+                    }),
+                    request_id: String::new(),
+                };
+                target.step(r).await?;
+                n += 1;
+            }
+            Ok::<_, Status>(n)
+        }));
+    }
+    let asks = if stream {
+        stream_loop(target, ask_sessions, ask_workers, seconds, Mix::Asks).await?
+    } else {
+        closed_loop(target, ask_sessions, ask_workers, 1, seconds, Mix::Asks).await?
+    };
+    let mut searches = 0;
+    for h in searchers {
+        searches += h.await.context("searcher panicked")??;
+    }
+    Ok((asks, searches as f64 / start.elapsed().as_secs_f64()))
 }
 
 async fn connect(addr: SocketAddr) -> Result<Channel> {
@@ -422,7 +520,10 @@ async fn run_async(args: BenchArgs, world: Arc<World>) -> Result<()> {
 
     // Sessions for every scenario, one more for sampling, and a real StepResponse to each
     // action of the mix for the echo to send back.
-    let needed = 64 + 4 * 256 + 1;
+    // The scenarios below step the first 64 + 4 × 256; the "beside searches" ones, 64 more
+    // asking and `searchers` searching.
+    let stepped = 64 + 4 * 256;
+    let needed = stepped + 64 + args.searchers + 1;
     let mut sessions = Vec::with_capacity(needed);
     for i in 0..needed {
         let r = medgym
@@ -439,7 +540,7 @@ async fn run_async(args: BenchArgs, world: Arc<World>) -> Result<()> {
     let cycle = if args.mix == Mix::Asks {
         QUESTIONS.len()
     } else {
-        30
+        10 * SEARCHES.len()
     };
     for i in 0..cycle {
         let r = step_request(&sampler, args.mix, i, false);
@@ -511,10 +612,15 @@ async fn run_async(args: BenchArgs, world: Arc<World>) -> Result<()> {
             {
                 continue;
             }
+            // Unary calls and the stream step the first 64 sessions, whose episodes never end;
+            // batches (which end episodes with a diagnosis and autoreset) the next 1,024.
             let mut t = if stream {
                 stream_loop(target, &sessions[..64], per_call, args.seconds, args.mix).await?
+            } else if per_call == 1 {
+                closed_loop(target, &sessions, workers, 1, args.seconds, args.mix).await?
             } else {
-                closed_loop(target, &sessions, workers, per_call, args.seconds, args.mix).await?
+                let batched = &sessions[64..];
+                closed_loop(target, batched, workers, per_call, args.seconds, args.mix).await?
             };
             let rate = t.rate();
             let ratio = if base > 0.0 { rate / base } else { 1.0 };
@@ -528,6 +634,47 @@ async fn run_async(args: BenchArgs, world: Arc<World>) -> Result<()> {
                 "{name:<22} {label:<11} {rate:>12.0} {:>10.0} {:>10.0} {ratio:>7.2}",
                 t.percentile(0.5),
                 t.percentile(0.99)
+            );
+        }
+    }
+
+    if args.mix == Mix::Search {
+        // Only medgym searches: the echo has nothing to compare with here.
+        println!(
+            "\n{:<40} {:>9} {:>8} {:>8} {:>8} {:>11}",
+            "asks beside searches (medgym)", "asks/s", "p50 µs", "p99 µs", "p99.9 µs", "searches/s"
+        );
+        let beside: [(&str, usize, bool); 2] = [
+            ("unary ask, 1 in flight", 1, false),
+            ("Interact asks, 64 in flight", 64, true),
+        ];
+        // Sessions none of the scenarios above stepped, so the asks run in fresh episodes.
+        let (ask_sessions, search_sessions) = sessions[stepped..].split_at(64);
+        for (name, workers, stream) in beside {
+            if args
+                .only
+                .as_ref()
+                .is_some_and(|o| !name.contains(o.as_str()))
+            {
+                continue;
+            }
+            let name = format!("{name}, {} searchers", search_sessions.len());
+            let target = Target::Medgym(medgym.clone());
+            let (mut asks, searches) = beside_searches(
+                &target,
+                &ask_sessions[..workers],
+                search_sessions,
+                workers,
+                stream,
+                args.seconds,
+            )
+            .await?;
+            println!(
+                "{name:<40} {:>9.0} {:>8.0} {:>8.0} {:>8.0} {searches:>11.0}",
+                asks.rate(),
+                asks.percentile(0.5),
+                asks.percentile(0.99),
+                asks.percentile(0.999),
             );
         }
     }

@@ -73,6 +73,8 @@ struct BenchCmd {
     bench: bench::BenchArgs,
     #[command(flatten)]
     knowledge: KnowledgeArg,
+    #[command(flatten)]
+    kb_cache: kb::KbCacheArg,
 }
 
 #[derive(Debug, clap::Args)]
@@ -195,8 +197,17 @@ fn main() -> Result<()> {
         Command::Eval(args) => eval::eval(args),
         Command::Kb(args) => kb::run(args),
         Command::Bench(args) => {
-            let world = Arc::new(World::new(args.knowledge.load()?));
-            bench::run(args.bench, world)
+            let knowledge = args.knowledge.load()?;
+            let index = if args.bench.needs_kb() {
+                Some(kb::search_index(&knowledge, &args.knowledge, &args.kb_cache)?.index)
+            } else {
+                None
+            };
+            let mut world = World::new(knowledge);
+            if let Some(index) = index {
+                world.search = Some(Arc::new(index));
+            }
+            bench::run(args.bench, Arc::new(world))
         }
         Command::Soak(args) => soak::run(args),
         Command::Cert(args) => cert(args),

@@ -161,6 +161,36 @@ pub fn parse_text(text: &str) -> Result<Action, ParseError> {
     }
 }
 
+/// Whether raw agent text might read as a `search` action, answered without parsing it, for a
+/// caller that must decide where to run a step (a search costs ~100× an ask) before running it.
+///
+/// Never false for text that [`parse_text`] reads as a search: a search comes only from a
+/// `<search>` tag (in any ASCII case) or a tool call whose `name` is
+/// the JSON string `"search"` or `"search_knowledge"`, which the text spells with a quote before
+/// it unless a `\u` escape spells a letter of it. Prose that merely says "search" is not a
+/// search; a tool call quoting `"search…` in an argument, or any `\u` escape, answers true
+/// though it may not be one.
+pub fn text_may_search(text: &str) -> bool {
+    text.contains("\"search")
+        || text.contains("\\u")
+        || text.match_indices('<').any(|(i, _)| {
+            text.as_bytes()[i..]
+                .get(..b"<search>".len())
+                .is_some_and(|w| w.eq_ignore_ascii_case(b"<search>"))
+        })
+}
+
+impl Action {
+    /// Whether this action might search the knowledge base (see [`text_may_search`]).
+    pub fn may_search(&self) -> bool {
+        match self {
+            Action::Search(_) => true,
+            Action::Text(t) => text_may_search(t),
+            Action::Ask(_) | Action::Exam(_) | Action::Diagnose(_) => false,
+        }
+    }
+}
+
 type Found = Option<(usize, Result<Action, ParseError>)>;
 
 fn first_tool_call(text: &str) -> Found {
@@ -374,6 +404,128 @@ mod tests {
         assert!(ask["properties"]["finding_id"].is_object());
     }
 
+    #[test]
+    fn only_what_may_search_is_flagged() {
+        for text in [
+            "<search>fever neck stiffness</search>",
+            "Let me look it up. <SEARCH>photophobia</Search>",
+            r#"{"name": "search_knowledge", "arguments": {"query": "cough"}}"#,
+            r#"{"name": "\u0073earch", "arguments": {"query": "cough"}}"#,
+        ] {
+            assert!(matches!(parse_text(text), Ok(Action::Search(_))), "{text}");
+            assert!(text_may_search(text), "{text}");
+        }
+        // The cheap path: asks, exams and diagnoses in every form, and prose that only talks
+        // about searching.
+        for text in [
+            "<ask>Any fever?</ask>",
+            "I could search the literature, but first: <ask>Do you have a rash?</ask>",
+            r#"{"name": "ask_patient", "arguments": {"question": "Any cough?"}}"#,
+            r#"{"tool_calls": [{"function": {"name": "order_exam", "arguments": "{\"exam_id\": \"cbc\"}"}}]}"#,
+            "<diagnose>migraine</diagnose>",
+            "<searching>photophobia</searching> is not a tag",
+        ] {
+            assert!(!text_may_search(text), "{text}");
+        }
+        assert!(
+            Action::Search(Search {
+                query: "x".into(),
+                top_k: None
+            })
+            .may_search()
+        );
+        assert!(!ask("<search>x</search>").may_search());
+        assert!(Action::Text("<search>x</search>".into()).may_search());
+    }
+
+    /// A search tool call or tag in one of the forms models emit: the tool's name with any of
+    /// its letters written as a `\u` escape, the tag in any case, prose around it.
+    fn arb_search_text() -> impl Strategy<Value = String> {
+        let name = prop_oneof![Just("search"), Just("search_knowledge")];
+        let escapes = proptest::collection::vec(any::<bool>(), 16);
+        let call = (name, escapes, "[a-z ]{1,20}", 0..4usize).prop_map(
+            |(name, escapes, query, shape)| {
+                let spelled: String = name
+                    .chars()
+                    .zip(escapes.iter().cycle())
+                    .map(|(c, &e)| if e { format!("\\u{:04x}", c as u32) } else { c.to_string() })
+                    .collect();
+                let args = serde_json::json!({ "query": query }).to_string();
+                match shape {
+                    0 => format!(r#"{{"name": "{spelled}", "arguments": {args}}}"#),
+                    1 => format!(r#"{{"name":"{spelled}","arguments":{}}}"#, serde_json::to_string(&args).unwrap_or_default()),
+                    2 => format!(r#"{{"function": {{"name": "{spelled}", "parameters": {args}}}}}"#),
+                    _ => format!(r#"{{"tool_calls": [{{"type": "function", "function": {{"name": "{spelled}", "arguments": {args}}}}}]}}"#),
+                }
+            },
+        );
+        let tag = (
+            proptest::collection::vec(any::<bool>(), 6),
+            "[a-z][a-z ]{0,19}",
+        )
+            .prop_map(|(upper, query)| {
+                let tag: String = "search"
+                    .chars()
+                    .zip(upper)
+                    .map(|(c, u)| if u { c.to_ascii_uppercase() } else { c })
+                    .collect();
+                format!("<{tag}>{query}</search>")
+            });
+        (
+            prop_oneof![call, tag],
+            "[a-zA-Z .,]{0,30}",
+            "[a-zA-Z .,]{0,30}",
+        )
+            .prop_map(|(action, before, after)| format!("{before}{action}{after}"))
+    }
+
+    /// Text made of the pieces that tags and tool calls are made of, in any order: much of it
+    /// is no action, some of it every kind of action, searches included (and spelled with
+    /// escapes).
+    fn arb_fragments() -> impl Strategy<Value = String> {
+        let piece = prop_oneof![
+            Just("<search>"),
+            Just("<SeArch>"),
+            Just("</search>"),
+            Just("<ask>"),
+            Just("</ask>"),
+            Just("{"),
+            Just("}"),
+            Just("\""),
+            Just(r#"{"name": "#),
+            Just(r#"{"name":"#),
+            Just(r#"{"tool_calls": ["#),
+            Just(r#"{"function": "#),
+            Just("]}"),
+            Just(r#""search""#),
+            Just(r#""search_knowledge""#),
+            Just(r#""\u0073earch""#),
+            Just(r#""s\u0065arch_knowledge""#),
+            Just(r#""ask_patient""#),
+            Just(r#", "arguments": {"query": "fever"}}"#),
+            Just(r#", "arguments": "{\"query\": \"fever\"}"}"#),
+            Just(r#", "arguments": {"question": "fever?"}}"#),
+            Just("search"),
+            Just(" fever "),
+        ];
+        proptest::collection::vec(piece, 0..12).prop_map(|p| p.concat())
+    }
+
+    /// The fragments do make searches, so the property over them is not vacuous.
+    #[test]
+    fn fragments_make_searches() {
+        use proptest::strategy::ValueTree;
+        let mut runner = proptest::test_runner::TestRunner::deterministic();
+        let strategy = arb_fragments();
+        let searches = (0..2000)
+            .filter(|_| {
+                let text = strategy.new_tree(&mut runner).expect("tree").current();
+                matches!(parse_text(&text), Ok(Action::Search(_)))
+            })
+            .count();
+        assert!(searches >= 100, "{searches} searches in 2000 texts");
+    }
+
     fn arb_action() -> impl Strategy<Value = Action> {
         let s = "\\PC{1,40}";
         prop_oneof![
@@ -421,6 +573,21 @@ mod tests {
         #[test]
         fn arbitrary_bytes_never_panic(b in proptest::collection::vec(any::<u8>(), 0..200)) {
             let _ = parse_text(&String::from_utf8_lossy(&b));
+        }
+
+        #[test]
+        fn every_search_text_may_search(text in arb_search_text()) {
+            prop_assert!(matches!(parse_text(&text), Ok(Action::Search(_))), "{}", text);
+            prop_assert!(text_may_search(&text), "{}", text);
+        }
+
+        #[test]
+        fn text_read_as_a_search_may_search(
+            text in prop_oneof![arb_fragments(), "\\PC{0,200}"],
+        ) {
+            if matches!(parse_text(&text), Ok(Action::Search(_))) {
+                prop_assert!(text_may_search(&text), "{}", text);
+            }
         }
 
         #[test]

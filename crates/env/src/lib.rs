@@ -26,7 +26,8 @@ pub mod reward;
 mod world;
 
 pub use action::{
-    Action, Ask, Diagnose, Exam, ParseError, RankedDiagnosis, Search, Tool, parse_text, tools,
+    Action, Ask, Diagnose, Exam, ParseError, RankedDiagnosis, Search, Tool, parse_text,
+    text_may_search, tools,
 };
 pub use episode::{
     CaseSummary, Env, Feedback, Info, MAX_DIFFERENTIAL, MAX_TOP_K, Observation, ResetArgs,

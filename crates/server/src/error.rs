@@ -53,6 +53,9 @@ pub enum ServerError {
     /// Reflection service could not be built.
     #[error("reflection: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
+    /// A step run on the blocking pool panicked (or the runtime shut down under it).
+    #[error("step worker failed: {0}")]
+    Worker(#[from] tokio::task::JoinError),
 }
 
 impl ServerError {
@@ -75,7 +78,8 @@ impl ServerError {
             | ServerError::Reflection(_)
             | ServerError::Config(_)
             | ServerError::Tls(_)
-            | ServerError::Sink(_) => Code::Internal,
+            | ServerError::Sink(_)
+            | ServerError::Worker(_) => Code::Internal,
         }
     }
 }

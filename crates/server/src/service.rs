@@ -1,5 +1,6 @@
 //! The `medgym.v1.Environment` service: converts, delegates to the environment, converts back.
 
+use std::collections::HashMap;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -10,6 +11,7 @@ use medgym_proto::v1 as pb;
 use medgym_sink::TrajectoryWriter;
 use pb::environment_server::Environment;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio::task::JoinHandle;
 use tokio_stream::{Stream, StreamExt, wrappers::UnboundedReceiverStream};
 use tonic::{Request, Response, Status, Streaming};
 
@@ -124,6 +126,25 @@ impl Service {
             options: convert::options(r.options, &self.config.default_options),
             episode_id: None,
         }
+    }
+
+    /// Whether a step may search the knowledge base. A search (tantivy, p50 ≈ 0.5 ms, p99
+    /// ≈ 2 ms) costs as much as 30–100 asks, long enough to stall a reactor thread and every
+    /// call waiting on it, so it runs on the blocking pool; every other step takes a few
+    /// microseconds, about what the hop to another thread would add, and runs where it is.
+    /// Decided before the step runs, without parsing agent text (`text_may_search` never
+    /// misses a search).
+    fn searches(&self, r: &pb::StepRequest) -> bool {
+        use pb::action::Kind;
+        self.world.search.is_some()
+            && match r.action.as_ref().and_then(|a| a.kind.as_ref()) {
+                Some(Kind::Search(_)) => true,
+                // Oversize text is refused without being read.
+                Some(Kind::Text(t)) => {
+                    t.len() <= self.config.max_text_bytes && env::text_may_search(t)
+                }
+                _ => false,
+            }
     }
 
     /// Who sent a request: keyed by bearer token when authentication is on.
@@ -365,7 +386,8 @@ fn random_id() -> String {
     format!("{:016x}", random_seed())
 }
 
-/// Batches at least this long run on the blocking pool, split across cores.
+/// Batches at least this long run on the blocking pool, split across cores (and shorter ones
+/// that search, see [`Service::searches`]).
 const PARALLEL_BATCH: usize = 32;
 
 /// The cores to spread work over, read once: `available_parallelism` reads the cgroup
@@ -413,6 +435,66 @@ fn lane_of(session: &str, lanes: usize) -> usize {
 }
 
 impl Service {
+    /// One lane of an Interact stream: runs its envelopes in order, except that a search
+    /// goes to the blocking pool and the lane goes on with the next envelopes meanwhile
+    /// (waiting for it would hold up every session of the lane). The searching session's
+    /// later envelopes are chained after the search, so each session's envelopes still run,
+    /// and are answered, in request order; other sessions' answers may overtake them.
+    async fn run_lane(
+        self,
+        mut queue: mpsc::UnboundedReceiver<(pb::EnvRequest, OwnedSemaphorePermit)>,
+        caller: Caller,
+        out: mpsc::UnboundedSender<StreamAnswer>,
+    ) {
+        use pb::env_request::Request as Rq;
+        // Per session with a search in flight, the task that answers its last envelope.
+        let mut busy: HashMap<String, JoinHandle<()>> = HashMap::new();
+        while let Some((req, permit)) = queue.recv().await {
+            let session = match &req.request {
+                Some(Rq::Step(r)) => Some(&r.session_id),
+                Some(Rq::Close(r)) => Some(&r.session_id),
+                Some(Rq::Reset(_)) | None => None,
+            };
+            if !busy.is_empty() {
+                busy.retain(|_, task| !task.is_finished());
+            }
+            let before = session.and_then(|s| busy.remove(s));
+            let search = matches!(&req.request, Some(Rq::Step(r)) if self.searches(r));
+            if before.is_none() && !search {
+                // The common case: answered here and now.
+                let answer = self.handle_envelope(req, &caller);
+                if out.send((Ok(answer), Some(permit))).is_err() {
+                    break;
+                }
+                continue;
+            }
+            let session = session.cloned().unwrap_or_default();
+            let (service, caller, out) = (self.clone(), caller.clone(), out.clone());
+            let task = tokio::spawn(async move {
+                if let Some(before) = before {
+                    let _ = before.await;
+                }
+                let answer = if search {
+                    let id = req.id;
+                    tokio::task::spawn_blocking(move || service.handle_envelope(req, &caller))
+                        .await
+                        .unwrap_or_else(|e| pb::EnvResponse {
+                            id,
+                            response: Some(pb::env_response::Response::Error(status_of(e.into()))),
+                        })
+                } else {
+                    service.handle_envelope(req, &caller)
+                };
+                let _ = out.send((Ok(answer), Some(permit)));
+            });
+            busy.insert(session, task);
+        }
+        // Done only once every answer is sent: a final status goes after them.
+        for (_, task) in busy {
+            let _ = task.await;
+        }
+    }
+
     /// Serves one Interact stream: envelopes of different sessions run in parallel on
     /// `lanes` tasks, those of one session in request order on one lane (so its answers
     /// leave in request order). At most [`STREAM_WINDOW`] answers are executing or waiting
@@ -431,16 +513,9 @@ impl Service {
         let mut workers = Vec::with_capacity(lanes);
         for _ in 0..lanes {
             // Unbounded, but the window's permits bound what all lanes hold together.
-            let (tx, mut rx) = mpsc::unbounded_channel::<(pb::EnvRequest, OwnedSemaphorePermit)>();
-            let (service, caller, out) = (self.clone(), caller.clone(), out.clone());
-            workers.push(tokio::spawn(async move {
-                while let Some((req, permit)) = rx.recv().await {
-                    let answer = service.handle_envelope(req, &caller);
-                    if out.send((Ok(answer), Some(permit))).is_err() {
-                        break;
-                    }
-                }
-            }));
+            let (tx, rx) = mpsc::unbounded_channel();
+            let lane = self.clone().run_lane(rx, caller.clone(), out.clone());
+            workers.push(tokio::spawn(lane));
             queues.push(tx);
         }
         let mut resets = 0;
@@ -512,11 +587,16 @@ impl Environment for Service {
         r: Request<pb::StepRequest>,
     ) -> Result<Response<pb::StepResponse>, Status> {
         let caller = self.caller(&r);
-        Ok(Response::new(self.do_step(
-            r.into_inner(),
-            false,
-            &caller,
-        )?))
+        let r = r.into_inner();
+        let response = if self.searches(&r) {
+            let service = self.clone();
+            tokio::task::spawn_blocking(move || service.do_step(r, false, &caller))
+                .await
+                .map_err(ServerError::from)??
+        } else {
+            self.do_step(r, false, &caller)?
+        };
+        Ok(Response::new(response))
     }
 
     async fn close(
@@ -543,11 +623,12 @@ impl Environment for Service {
     ) -> Result<Response<pb::BatchStepResponse>, Status> {
         let caller = self.caller(&r);
         let r = r.into_inner();
-        let results = if r.steps.len() < PARALLEL_BATCH {
+        let results = if r.steps.len() < PARALLEL_BATCH && !r.steps.iter().any(|s| self.searches(s))
+        {
             self.step_all(r.steps, r.autoreset, &caller)
         } else {
-            // Off the reactor, split across cores. A batch that names a session twice keeps
-            // its order by running in one piece.
+            // Off the reactor (a long batch, or one that searches), split across cores. A
+            // batch that names a session twice keeps its order by running in one piece.
             let parts = if distinct_sessions(&r.steps) {
                 cores()
             } else {
@@ -573,10 +654,7 @@ impl Environment for Service {
                 .collect();
             let mut results = Vec::with_capacity(total);
             for h in handles {
-                results.extend(
-                    h.await
-                        .map_err(|e| Status::internal(format!("batch worker failed: {e}")))?,
-                );
+                results.extend(h.await.map_err(ServerError::from)?);
             }
             results
         };
@@ -754,6 +832,56 @@ mod tests {
         );
         let _ = stop.send(());
         server.await.expect("server task").expect("server");
+    }
+
+    /// A knowledge base that finds nothing: only whether there is one matters here.
+    struct NoPassages;
+
+    impl env::SearchIndex for NoPassages {
+        fn search(&self, _: &str, _: usize) -> Vec<env::Passage> {
+            Vec::new()
+        }
+    }
+
+    #[test]
+    fn only_steps_that_may_search_the_knowledge_base_go_off_the_reactor() {
+        use pb::action::Kind;
+        let mut world = World::embedded().expect("embedded knowledge");
+        let without = Service::new(
+            Arc::new(World::embedded().expect("embedded")),
+            Config::default(),
+        );
+        world.search = Some(Arc::new(NoPassages));
+        let with = Service::new(Arc::new(world), Config::default());
+        let with_kind = |kind: Kind| pb::StepRequest {
+            action: Some(pb::Action { kind: Some(kind) }),
+            ..step("r.0")
+        };
+        let typed = with_kind(Kind::Search(pb::Search {
+            query: "photophobia".into(),
+            top_k: 0,
+        }));
+        let text = with_kind(Kind::Text("<search>photophobia</search>".into()));
+        assert!(with.searches(&typed) && with.searches(&text));
+        // Without a knowledge base a search is an invalid action, answered at once.
+        assert!(!without.searches(&typed) && !without.searches(&text));
+        let cheap = [
+            Kind::Ask(pb::Ask {
+                question: "Do you search for words?".into(),
+                finding_id: String::new(),
+            }),
+            Kind::Exam(pb::Exam {
+                exam_id: "cbc".into(),
+                site: String::new(),
+            }),
+            Kind::Text("<ask>Any fever?</ask>".into()),
+            // Refused for its length before anything reads it.
+            Kind::Text(format!("<search>{}</search>", "x".repeat(64 * 1024))),
+        ];
+        for kind in cheap {
+            assert!(!with.searches(&with_kind(kind)));
+        }
+        assert!(!with.searches(&step("r.0")));
     }
 
     #[test]
