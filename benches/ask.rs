@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use medgym_env::{Action, Ask, Env, EpisodeOptions, ResetArgs, World};
+use medgym_patient::Lexicon;
 
 const QUESTIONS: &[&str] = &[
     "Have you had any fever or chills?",
@@ -91,5 +92,57 @@ fn bench(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, bench);
+/// Question understanding alone, on questions never seen before (the world's memo answers a
+/// repeated question without it): every question of two development sets, with the paraphrase
+/// model and with the lexicon alone, in the same run.
+fn understand(c: &mut Criterion) {
+    #[derive(serde::Deserialize)]
+    struct Entry {
+        question: String,
+    }
+    let questions: Vec<String> = [
+        include_str!("../crates/patient/tests/data/questions_author.json"),
+        include_str!("../crates/patient/tests/data/questions_coverage.json"),
+    ]
+    .iter()
+    .flat_map(|text| serde_json::from_str::<Vec<Entry>>(text).expect("question set"))
+    .map(|e| e.question)
+    .collect();
+    let knowledge = medgym_clinic::Knowledge::embedded().expect("embedded knowledge");
+    let mut bare = medgym_clinic::Knowledge::embedded().expect("embedded knowledge");
+    bare.paraphrase = None;
+    for (name, k) in [
+        ("lexicon + paraphrase model", &knowledge),
+        ("lexicon alone", &bare),
+    ] {
+        let lexicon = Lexicon::new(k);
+        let mut i = 0;
+        c.bench_function(&format!("understand ({name})"), |b| {
+            b.iter(|| {
+                i = (i + 1) % questions.len();
+                black_box(lexicon.understand(&questions[i]))
+            })
+        });
+        let mut times: Vec<Duration> = Vec::with_capacity(questions.len() * 20);
+        for _ in 0..20 {
+            for q in &questions {
+                let t = Instant::now();
+                black_box(lexicon.understand(q));
+                times.push(t.elapsed());
+            }
+        }
+        times.sort_unstable();
+        let at = |p: f64| times[((times.len() as f64 * p) as usize).min(times.len() - 1)];
+        println!(
+            "understand ({name}): {} questions, p50 {:?}, p99 {:?}, p99.9 {:?}, max {:?}",
+            times.len(),
+            at(0.50),
+            at(0.99),
+            at(0.999),
+            times[times.len() - 1]
+        );
+    }
+}
+
+criterion_group!(benches, bench, understand);
 criterion_main!(benches);

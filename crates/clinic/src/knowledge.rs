@@ -9,6 +9,7 @@ use serde::de::DeserializeOwned;
 
 use crate::model::{
     Case, Disease, Exam, Finding, FindingKind, LexiconTable, Manifest, NoiseTables,
+    PARAPHRASE_FORMAT, ParaphraseTable,
 };
 use crate::{ClinicError, icd, text};
 
@@ -30,7 +31,7 @@ pub const FILES: [&str; 5] = [
 
 /// Optional files of a knowledge set: authored tables of the patient simulator. A directory
 /// without them loads with empty tables.
-pub const OPTIONAL_FILES: [&str; 2] = ["lexicon.json", "noise.json"];
+pub const OPTIONAL_FILES: [&str; 3] = ["lexicon.json", "noise.json", "paraphrase.json"];
 
 /// What a diagnosis names.
 #[derive(Debug, Clone, PartialEq)]
@@ -75,6 +76,8 @@ pub struct Knowledge {
     pub lexicon: LexiconTable,
     /// Tables of the noise model (`noise.json`; empty when the file is absent).
     pub noise: NoiseTables,
+    /// The patient's paraphrase model (`paraphrase.json`; none when the file is absent).
+    pub paraphrase: Option<ParaphraseTable>,
     finding_by_id: HashMap<String, FindingIdx>,
     exam_by_id: HashMap<String, ExamIdx>,
     disease_by_id: HashMap<String, u32>,
@@ -142,7 +145,8 @@ impl Knowledge {
             "diseases.json",
             "cases.json",
             "lexicon.json",
-            "noise.json"
+            "noise.json",
+            "paraphrase.json"
         );
         Self::from_sources(|name| {
             Ok(files
@@ -189,7 +193,7 @@ impl Knowledge {
             parse(d, &required(d)?)?,
             parse(c, &required(c)?)?,
         )?;
-        let [l, n] = OPTIONAL_FILES;
+        let [l, n, p] = OPTIONAL_FILES;
         let lexicon = match read(l)? {
             Some(text) => parse(l, &text)?,
             None => LexiconTable::default(),
@@ -198,7 +202,86 @@ impl Knowledge {
             Some(text) => parse(n, &text)?,
             None => NoiseTables::default(),
         };
-        knowledge.with_tables(lexicon, noise)
+        let knowledge = knowledge.with_tables(lexicon, noise)?;
+        match read(p)? {
+            Some(text) => knowledge.with_paraphrase(parse(p, &text)?),
+            None => Ok(knowledge),
+        }
+    }
+
+    /// Adds the patient's paraphrase model, checking its shape and that every class it names
+    /// is a finding.
+    pub fn with_paraphrase(mut self, table: ParaphraseTable) -> Result<Self, ClinicError> {
+        let mut problems = Vec::new();
+        let mut problem = |record: &str, message: String| {
+            problems.push(Problem {
+                file: "paraphrase.json",
+                record: record.to_string(),
+                message,
+            });
+        };
+        if table.format != PARAPHRASE_FORMAT {
+            problem(
+                "format",
+                format!("is {:?}, expected {PARAPHRASE_FORMAT:?}", table.format),
+            );
+        }
+        let (dim, tokens) = (table.dim, table.vocab.len());
+        if dim == 0 || table.vectors.len() != tokens * dim {
+            problem(
+                "vectors",
+                format!(
+                    "{} components for {tokens} tokens of dimension {dim}",
+                    table.vectors.len()
+                ),
+            );
+        }
+        if table.token_scales.len() != tokens {
+            problem(
+                "token_scales",
+                format!("{} scales for {tokens} tokens", table.token_scales.len()),
+            );
+        }
+        if !table.vocab.iter().any(|t| t == "[UNK]") {
+            problem("vocab", "has no [UNK] token".into());
+        }
+        let classes = table.classes.len();
+        if table.classes.iter().filter(|c| c.is_none()).count() != 1 {
+            problem("classes", "need exactly one null (no finding)".into());
+        }
+        for id in table.classes.iter().flatten() {
+            if self.finding_idx(id).is_none() {
+                problem(id, "class of an unknown finding".into());
+            }
+        }
+        if table.bias.len() != classes
+            || table.weights.len() != classes
+            || table.weights.iter().any(|w| w.len() != dim)
+        {
+            problem(
+                "weights",
+                format!("need {classes} rows of {dim} weights and {classes} biases"),
+            );
+        }
+        let finite = table.token_scales.iter().all(|x| x.is_finite())
+            && table.bias.iter().all(|x| x.is_finite())
+            && table.weights.iter().flatten().all(|x| x.is_finite())
+            && table.scale.is_finite();
+        if !finite {
+            problem("weights", "a number is not finite".into());
+        }
+        let rule = table.rule;
+        if ![rule.name, rule.replace, rule.ratio]
+            .iter()
+            .all(|p| (0.0..=1.0).contains(p))
+        {
+            problem("rule", format!("thresholds must lie in [0, 1]: {rule:?}"));
+        }
+        if !problems.is_empty() {
+            return Err(ClinicError::Invalid(problems));
+        }
+        self.paraphrase = Some(table);
+        Ok(self)
     }
 
     /// Adds the patient simulator's authored tables, checking that every finding they name
@@ -285,6 +368,7 @@ impl Knowledge {
             cases,
             lexicon: LexiconTable::default(),
             noise: NoiseTables::default(),
+            paraphrase: None,
             finding_by_id,
             exam_by_id,
             disease_by_id,
@@ -733,6 +817,71 @@ mod tests {
             })
         });
         assert!(matches!(typo, Err(ClinicError::Parse { .. })));
+        assert!(bare.paraphrase.is_none() && k.paraphrase.is_some());
+    }
+
+    /// A tiny paraphrase model: two tokens of dimension 2, classes fever and none.
+    fn paraphrase(edit: impl FnOnce(&mut ParaphraseTable)) -> ParaphraseTable {
+        let mut t = ParaphraseTable {
+            format: PARAPHRASE_FORMAT.into(),
+            teacher: "test".into(),
+            licence: "test".into(),
+            held_out: Vec::new(),
+            dim: 2,
+            scale: 20.0,
+            rule: crate::model::ParaphraseRule {
+                name: 0.5,
+                replace: 0.2,
+                ratio: 0.1,
+            },
+            vocab: vec!["[UNK]".into(), "fever".into()],
+            token_scales: vec![0.01, 0.02],
+            vectors: vec![1, -2, 127, -128],
+            classes: vec![Some("HP:0001945".into()), None],
+            weights: vec![vec![1.0, 0.0], vec![0.0, 1.0]],
+            bias: vec![0.0, 0.0],
+        };
+        edit(&mut t);
+        t
+    }
+
+    #[test]
+    fn a_paraphrase_model_is_checked_and_round_trips_through_json() {
+        let k = || Knowledge::embedded().expect("embedded knowledge is valid");
+        let good = paraphrase(|_| {});
+        let text = serde_json::to_string(&good).expect("serialises");
+        assert!(text.contains(r#""vectors":"Af5/gA==""#), "{text}");
+        let back: ParaphraseTable = serde_json::from_str(&text).expect("parses");
+        assert_eq!(back, good);
+        assert!(k().with_paraphrase(good).is_ok());
+        type Edit = fn(&mut ParaphraseTable);
+        let broken: [(&str, Edit); 7] = [
+            ("format", |t| t.format = "other".into()),
+            ("vectors", |t| {
+                t.vectors.pop();
+            }),
+            ("token_scales", |t| t.token_scales.push(1.0)),
+            ("vocab", |t| t.vocab[0] = "[PAD]".into()),
+            ("HP:9999999", |t| t.classes[0] = Some("HP:9999999".into())),
+            ("weights", |t| t.weights[1].push(0.0)),
+            ("rule", |t| t.rule.ratio = 2.0),
+        ];
+        for (record, edit) in broken {
+            let err = k().with_paraphrase(paraphrase(edit)).expect_err(record);
+            let ClinicError::Invalid(problems) = err else {
+                panic!("wrong error {err}")
+            };
+            assert!(
+                problems
+                    .iter()
+                    .any(|p| p.record == record && p.file == "paraphrase.json"),
+                "{record}: {problems:?}"
+            );
+        }
+        let no_none = paraphrase(|t| t.classes[1] = Some("HP:0001945".into()));
+        assert!(k().with_paraphrase(no_none).is_err());
+        let not_base64 = text.replace("Af5/gA==", "not base64!");
+        assert!(serde_json::from_str::<ParaphraseTable>(&not_base64).is_err());
     }
 
     #[test]

@@ -392,3 +392,75 @@ pub struct NoiseTables {
     /// "burning" → "stabbing", "tingling").
     pub descriptors: std::collections::BTreeMap<String, Vec<String>>,
 }
+
+/// The format tag of `knowledge/paraphrase.json`.
+pub const PARAPHRASE_FORMAT: &str = "medgym-paraphrase-1";
+
+/// A static sentence model the patient reads questions with when the lexicon's phrases miss a
+/// paraphrase (`knowledge/paraphrase.json`, built by `tools/paraphrase/build.py`, distilled from
+/// all-MiniLM-L6-v2). A text is the normalised sum of its WordPiece tokens' vectors; a softmax
+/// over `SCALE ×` that vector names a finding or none.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ParaphraseTable {
+    /// Always [`PARAPHRASE_FORMAT`].
+    pub format: String,
+    /// The model distilled, with the package it came from.
+    pub teacher: String,
+    /// Licence of the teacher's weights and vocabulary, which this file derives from.
+    pub licence: String,
+    /// Development sets left out of training (for a leave-one-out measurement).
+    #[serde(default)]
+    pub held_out: Vec<String>,
+    /// Length of a token vector.
+    pub dim: usize,
+    /// Factor on the normalised text vector before the classifier.
+    pub scale: f32,
+    /// Thresholds of the rule combining the model with the lexicon.
+    pub rule: ParaphraseRule,
+    /// WordPiece vocabulary (uncased BERT), in id order; continuations start with "##".
+    pub vocab: Vec<String>,
+    /// Per token: the factor that turns its int8 vector into floats.
+    pub token_scales: Vec<f32>,
+    /// Per token, `dim` int8 components, row after row (base64 in the file).
+    #[serde(with = "base64_i8")]
+    #[schemars(with = "String")]
+    pub vectors: Vec<i8>,
+    /// The classifier's classes: finding ids, and one `null` for "no finding".
+    pub classes: Vec<Option<String>>,
+    /// Per class, `dim` weights.
+    pub weights: Vec<Vec<f32>>,
+    /// Per class, the bias.
+    pub bias: Vec<f32>,
+}
+
+/// When the model's reading of a question overrides the lexicon's (probabilities).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ParaphraseRule {
+    /// A question the lexicon names nothing in is about the model's top finding when it has at
+    /// least this probability.
+    pub name: f32,
+    /// A question the lexicon reads as one finding is about the model's top class instead when
+    /// that class has at least this probability …
+    pub replace: f32,
+    /// … and the lexicon's finding less than this fraction of it.
+    pub ratio: f32,
+}
+
+mod base64_i8 {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &[i8], s: S) -> Result<S::Ok, S::Error> {
+        let bytes: Vec<u8> = v.iter().map(|&x| x as u8).collect();
+        s.serialize_str(&STANDARD.encode(bytes))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<i8>, D::Error> {
+        let text = String::deserialize(d)?;
+        let bytes = STANDARD.decode(text).map_err(serde::de::Error::custom)?;
+        Ok(bytes.into_iter().map(|b| b as i8).collect())
+    }
+}

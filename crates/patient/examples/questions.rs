@@ -1,11 +1,15 @@
 //! Question-understanding report for crates/patient/tests/data/questions.json (the dev set,
 //! every entry) or another file of the same shape.
 //!
-//!     cargo run -p medgym-patient --release --example questions -- [dev | path/to/other.json] [--all] [--explain] [--quiet] [--time]
+//!     cargo run -p medgym-patient --release --example questions -- [dev | path/to/other.json] [--all] [--explain] [--quiet] [--time] [--jsonl]
+//!         [--paraphrase FILE | --no-paraphrase]
 //!
 //! Prints every miss and every false positive (`--all`: every question; `--explain`: every
 //! phrase hit; `--quiet`: only the figures), then recall and false positives (`--time`: and
-//! the latency of `Lexicon::understand`).
+//! the latency of `Lexicon::understand`; `--jsonl`: one JSON line per question with what
+//! was named). `--paraphrase FILE` reads questions with another paraphrase model (one built
+//! with `tools/paraphrase/build.py --hold-out SET`, to measure on the set it left out);
+//! `--no-paraphrase` with the lexicon alone.
 
 use medgym_clinic::Knowledge;
 use medgym_patient::Lexicon;
@@ -22,16 +26,33 @@ fn main() {
     let explain = args.iter().any(|a| a == "--explain");
     let quiet = args.iter().any(|a| a == "--quiet");
     let timing = args.iter().any(|a| a == "--time");
+    let jsonl = args.iter().any(|a| a == "--jsonl");
+    let option = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+    };
+    let model = option("--paraphrase");
     let text = match args[1..]
         .iter()
-        .find(|a| !a.starts_with("--"))
-        .map(String::as_str)
+        .enumerate()
+        .find(|(i, a)| !a.starts_with("--") && args[*i] != "--paraphrase")
+        .map(|(_, a)| a.as_str())
     {
         Some("dev") | None => include_str!("../tests/data/questions.json").to_string(),
         Some(path) => std::fs::read_to_string(path).expect("question file"),
     };
     let entries: Vec<Entry> = serde_json::from_str(&text).expect("questions");
-    let k = Knowledge::embedded().expect("knowledge");
+    let mut k = Knowledge::embedded().expect("knowledge");
+    if let Some(path) = model {
+        let text = std::fs::read_to_string(path).expect("paraphrase model");
+        k.paraphrase = None;
+        k = k
+            .with_paraphrase(serde_json::from_str(&text).expect("paraphrase.json"))
+            .expect("a valid paraphrase model");
+    } else if args.iter().any(|a| a == "--no-paraphrase") {
+        k.paraphrase = None;
+    }
     let lexicon = Lexicon::new(&k);
     let name = |id: &str| {
         k.finding_idx(id)
@@ -51,6 +72,14 @@ fn main() {
             .flatten()
             .map(|&f| k.finding(f).id.as_str())
             .collect();
+        if jsonl {
+            // One line per question, for tools that study what the lexicon names.
+            println!(
+                "{}",
+                serde_json::json!({"question": e.question, "expected": e.expected,
+                    "named": named, "variants": variants, "attribute": format!("{:?}", q.attribute)})
+            );
+        }
         let mut line = Vec::new();
         for x in &e.expected {
             expected += 1;
@@ -67,7 +96,7 @@ fn main() {
                 line.push(format!("FP {n} {}", name(n)));
             }
         }
-        if !quiet && (all || !line.is_empty()) {
+        if !quiet && !jsonl && (all || !line.is_empty()) {
             println!(
                 "{:?} {:?} -> {:?}\n    {}",
                 e.question,

@@ -12,6 +12,8 @@ use frostem::{Algorithm, Stemmer};
 use medgym_clinic::text::american;
 use medgym_clinic::{FindingIdx, FindingKind, Knowledge, LexiconTable, Range};
 
+use crate::paraphrase::Paraphrase;
+
 /// Which detail of a finding a question asks about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Attribute {
@@ -484,6 +486,8 @@ pub struct Lexicon {
     pub(crate) exam_reports: Vec<Vec<FindingIdx>>,
     /// Per exam: (analyte id, finding read from it, an abnormal range from a disease profile).
     pub(crate) exam_analytes: Vec<Vec<(String, FindingIdx, Range)>>,
+    /// The second reading, for paraphrases no phrase covers (`knowledge/paraphrase.json`).
+    paraphrase: Option<Paraphrase>,
 }
 
 /// Words that make a question about someone else.
@@ -799,6 +803,7 @@ impl Lexicon {
             })
             .collect();
         Lexicon {
+            paraphrase: Paraphrase::new(knowledge),
             composite,
             word_curated,
             idf,
@@ -916,25 +921,47 @@ impl Lexicon {
     /// Understands a question: which findings it names and which detail it wants. When the
     /// question names a symptom, findings only an examination could show are dropped: the
     /// patient answers what they can feel.
+    ///
+    /// Where the knowledge set has a paraphrase model, it reads a plain question about the
+    /// patient too: a presence question the phrases name nothing in is about the model's top
+    /// finding when the model is sure of it (`rule.name`), and a question they read as one
+    /// finding is about the model's top class instead when the model is fairly sure of that
+    /// (`rule.replace`) and finds the lexicon's finding far less likely (`rule.ratio` of it),
+    /// unless the words matched the phrase of a finding the model was not trained on.
+    /// Questions naming several findings keep the lexicon's reading: the model names one.
     pub fn understand(&self, question: &str) -> Question {
-        let mut q = self.understand_with(question, SLACK, true);
+        let Understood {
+            question: mut q,
+            about_patient,
+            mut matched,
+        } = self.understand_with(question, SLACK, true);
         if q.findings.iter().any(|&f| self.symptom[f as usize]) {
             let keep: Vec<bool> = q
                 .findings
                 .iter()
                 .map(|&f| self.symptom[f as usize])
                 .collect();
-            let mut k = keep.iter();
-            q.findings.retain(|_| *k.next().unwrap_or(&true));
+            for list in [&mut q.findings, &mut matched] {
+                let mut k = keep.iter();
+                list.retain(|_| *k.next().unwrap_or(&true));
+            }
             let mut k = keep.iter();
             q.variants.retain(|_| *k.next().unwrap_or(&true));
+        }
+        if about_patient && let Some(model) = &self.paraphrase {
+            reread(model, question, &mut q, &matched);
         }
         q
     }
 
+    /// Whether the knowledge set's paraphrase model is loaded.
+    pub fn has_paraphrase_model(&self) -> bool {
+        self.paraphrase.is_some()
+    }
+
     /// Every finding the words of a text name, symptoms or not (an exam report read back).
     pub fn understand_all(&self, question: &str) -> Question {
-        self.understand_with(question, SLACK, false)
+        self.understand_with(question, SLACK, false).question
     }
 
     /// The finding whose authored phrases share the most of a question's rare words (word
@@ -1137,7 +1164,7 @@ impl Lexicon {
         best.filter(|_| !tied)
     }
 
-    fn understand_with(&self, question: &str, slack: usize, fallback: bool) -> Question {
+    fn understand_with(&self, question: &str, slack: usize, fallback: bool) -> Understood {
         let attribute = attribute_of(question);
         let Analysis {
             words,
@@ -1420,6 +1447,7 @@ impl Lexicon {
         kept.sort();
         let mut findings: Vec<FindingIdx> = Vec::new();
         let mut variants: Vec<Vec<FindingIdx>> = Vec::new();
+        let mut matched: Vec<FindingIdx> = Vec::new();
         for (positions, phrases) in kept {
             let first = &self.phrases[phrases[0] as usize];
             let mut owner = first.owner;
@@ -1475,6 +1503,7 @@ impl Lexicon {
                 .unwrap_or_else(|| {
                     findings.push(owner);
                     variants.push(Vec::new());
+                    matched.push(first.owner);
                     findings.len() - 1
                 });
             for &p in &phrases {
@@ -1511,13 +1540,74 @@ impl Lexicon {
         {
             findings.push(f);
             variants.push(Vec::new());
+            matched.push(f);
         }
-        Question {
-            findings,
-            variants,
-            attribute,
+        Understood {
+            question: Question {
+                findings,
+                variants,
+                attribute,
+            },
+            about_patient: elsewhere.is_empty(),
+            matched,
         }
     }
+}
+
+/// The paraphrase model's say on a question the lexicon has read (see [`Lexicon::understand`]);
+/// `matched` as in [`Understood`].
+fn reread(model: &Paraphrase, question: &str, q: &mut Question, matched: &[FindingIdx]) {
+    let rule = model.rule;
+    match q.findings[..] {
+        // Like the lexicon's closest-finding fallback, only for a plain question whether: "where
+        // have your clothes become loose?" is not about weight loss.
+        [] if q.attribute == Attribute::Presence => {
+            let Some(reading) = model.read(question) else {
+                return;
+            };
+            if let (Some(f), p) = reading.top()
+                && p >= rule.name
+            {
+                *q = Question::about(f, Attribute::Presence);
+            }
+        }
+        [named] => {
+            let Some(reading) = model.read(question) else {
+                return;
+            };
+            let (top, p) = reading.top();
+            // The model judges only between findings it was trained on (the common diseases'
+            // symptoms and history, not the rare diseases' thousands): when the words matched
+            // the phrase of one it does not know, the lexicon's reading stands.
+            let (Some(p_named), Some(_)) = (
+                reading.probability(named),
+                matched.first().and_then(|&m| reading.probability(m)),
+            ) else {
+                return;
+            };
+            if top != Some(named) && p >= rule.replace && p_named < rule.ratio * p {
+                match top {
+                    Some(f) => *q = Question::about(f, q.attribute),
+                    None => {
+                        q.findings.clear();
+                        q.variants.clear();
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// A question as the lexicon read it, with what the paraphrase model needs to know about it.
+struct Understood {
+    question: Question,
+    /// Not about someone else.
+    about_patient: bool,
+    /// Per finding of `question`: the finding whose phrase the words matched, before a more
+    /// common or more specific finding took the question over ("intention tremor" matched
+    /// intention tremor, and the question goes to tremor, its authored common form).
+    matched: Vec<FindingIdx>,
 }
 
 /// A disease a patient might name: (disease index, lay name, the name as

@@ -11,6 +11,7 @@
 mod examiner;
 mod lexicon;
 mod noise;
+mod paraphrase;
 mod patient;
 mod persona;
 
@@ -20,5 +21,6 @@ pub use noise::{
     ANALYTIC_CV, KINDS, NoiseEvent, NoiseKind, NoiseLevels, NoisePlan, ONE_SHOT, PLAN_TURNS,
     PRESETS,
 };
+pub use paraphrase::{Paraphrase, Reading};
 pub use patient::{Answer, Patient, answer, presenting_complaint};
 pub use persona::Persona;

