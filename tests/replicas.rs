@@ -31,6 +31,11 @@ fn records(path: &std::path::Path) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// How many whole records a rollout has written so far.
+fn written(path: &std::path::Path) -> usize {
+    std::fs::read(path).map_or(0, |b| b.iter().filter(|&&c| c == b'\n').count())
+}
+
 fn rollout(servers: &str, out: &std::path::Path, episodes: u32) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_medgym"));
     c.args(["rollout", "--policy", "infogain", "--server", servers])
@@ -74,8 +79,19 @@ fn killing_one_of_two_servers_mid_rollout_loses_no_episode() {
             break;
         }
     }
+    // Wait on progress, not on a clock: a release build plays all the episodes in well under a
+    // second, a debug build takes many seconds. A tenth of the records written means the rollout
+    // is stepping on both replicas with most of its episodes still to come.
     let started = Instant::now();
-    std::thread::sleep(Duration::from_millis(1500));
+    let progress_deadline = Instant::now() + Duration::from_secs(120);
+    while written(&out) < EPISODES as usize / 10 {
+        assert!(
+            Instant::now() < progress_deadline,
+            "the rollout wrote no records"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let at = written(&out);
     let _ = Command::new("kill")
         .args(["-KILL", &b.child.id().to_string()])
         .status();
@@ -83,7 +99,7 @@ fn killing_one_of_two_servers_mid_rollout_loses_no_episode() {
     let status = run.wait().expect("rollout ran");
     let log = log.join().expect("log").join("\n");
     eprintln!(
-        "rollout over two servers: {:?} after connecting, beta killed after 1.5 s",
+        "rollout over two servers: {:?} after connecting, beta killed after {at} records",
         started.elapsed()
     );
     assert!(status.success(), "{log}");
