@@ -77,7 +77,8 @@ pub struct Knowledge {
     /// Tables of the noise model (`noise.json`; empty when the file is absent).
     pub noise: NoiseTables,
     /// The patient's paraphrase model (`paraphrase.json`; none when the file is absent).
-    pub paraphrase: Option<ParaphraseTable>,
+    /// Shared, so that the patient's reader uses its 3 MB of vectors where they are.
+    pub paraphrase: Option<std::sync::Arc<ParaphraseTable>>,
     finding_by_id: HashMap<String, FindingIdx>,
     exam_by_id: HashMap<String, ExamIdx>,
     disease_by_id: HashMap<String, u32>,
@@ -280,7 +281,7 @@ impl Knowledge {
         if !problems.is_empty() {
             return Err(ClinicError::Invalid(problems));
         }
-        self.paraphrase = Some(table);
+        self.paraphrase = Some(std::sync::Arc::new(table));
         Ok(self)
     }
 
@@ -833,6 +834,7 @@ mod tests {
                 name: 0.5,
                 replace: 0.2,
                 ratio: 0.1,
+                prune: 0.0,
             },
             vocab: vec!["[UNK]".into(), "fever".into()],
             token_scales: vec![0.01, 0.02],

@@ -446,6 +446,11 @@ pub struct ParaphraseRule {
     pub replace: f32,
     /// … and the lexicon's finding less than this fraction of it.
     pub ratio: f32,
+    /// A question the lexicon reads as several findings drops one of them when the model's top
+    /// class is another of them and this one has less than this fraction of its probability
+    /// ("queasy, like you might throw up" is about nausea, not vomiting). 0: never.
+    #[serde(default)]
+    pub prune: f32,
 }
 
 mod base64_i8 {

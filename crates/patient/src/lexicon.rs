@@ -928,7 +928,10 @@ impl Lexicon {
     /// finding is about the model's top class instead when the model is fairly sure of that
     /// (`rule.replace`) and finds the lexicon's finding far less likely (`rule.ratio` of it),
     /// unless the words matched the phrase of a finding the model was not trained on.
-    /// Questions naming several findings keep the lexicon's reading: the model names one.
+    /// A question read as several findings loses those the model finds far less likely than its
+    /// top class, when that class is one of them (`rule.prune`: "lost strength in your arm and
+    /// leg on the same side" is hemiparesis, not generalized weakness too); one that joins them
+    /// with "or" asks about each and keeps them all.
     pub fn understand(&self, question: &str) -> Question {
         let Understood {
             question: mut q,
@@ -1595,8 +1598,45 @@ fn reread(model: &Paraphrase, question: &str, q: &mut Question, matched: &[Findi
                 }
             }
         }
+        // "Any cough or breathlessness?" asks about both, whatever a one-class model thinks.
+        [_, _, ..] if rule.prune > 0.0 && !asks_alternatives(question) => {
+            let Some(reading) = model.read(question) else {
+                return;
+            };
+            let (Some(top), p) = reading.top() else {
+                return;
+            };
+            if !q.findings.contains(&top) {
+                return;
+            }
+            // Judged only where the model knows every finding named and every phrase matched.
+            let probs: Option<Vec<f32>> = q
+                .findings
+                .iter()
+                .chain(matched)
+                .map(|&f| reading.probability(f))
+                .collect();
+            let Some(probs) = probs else {
+                return;
+            };
+            let keep: Vec<bool> = probs[..q.findings.len()]
+                .iter()
+                .map(|&pf| pf >= rule.prune * p)
+                .collect();
+            let mut k = keep.iter();
+            q.findings.retain(|_| *k.next().unwrap_or(&true));
+            let mut k = keep.iter();
+            q.variants.retain(|_| *k.next().unwrap_or(&true));
+        }
         _ => {}
     }
+}
+
+/// Whether a question joins alternatives with "or" (each of them is asked about).
+fn asks_alternatives(question: &str) -> bool {
+    question
+        .split(|c: char| !c.is_alphanumeric())
+        .any(|w| w.eq_ignore_ascii_case("or"))
 }
 
 /// A question as the lexicon read it, with what the paraphrase model needs to know about it.

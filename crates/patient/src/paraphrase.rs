@@ -9,6 +9,7 @@
 //! combines the reading with the lexicon's by the thresholds of [`ParaphraseRule`].
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use medgym_clinic::{FindingIdx, Knowledge, ParaphraseRule, ParaphraseTable};
 use unicode_normalization::char::{decompose_canonical, is_combining_mark};
@@ -22,8 +23,8 @@ pub struct Paraphrase {
     vocab: HashMap<String, u32>,
     unk: u32,
     dim: usize,
-    vectors: Vec<i8>,
-    token_scales: Vec<f32>,
+    /// The knowledge set's table: its vectors and token scales are read in place.
+    table: Arc<ParaphraseTable>,
     scale: f32,
     /// Per class, its finding (`None`: no finding).
     classes: Vec<Option<FindingIdx>>,
@@ -79,7 +80,7 @@ impl Paraphrase {
     /// The model of a knowledge set, if it has one. The table was validated at load, so every
     /// class names a finding and every length fits.
     pub fn new(knowledge: &Knowledge) -> Option<Self> {
-        let t: &ParaphraseTable = knowledge.paraphrase.as_ref()?;
+        let t: &Arc<ParaphraseTable> = knowledge.paraphrase.as_ref()?;
         let vocab: HashMap<String, u32> = t
             .vocab
             .iter()
@@ -101,8 +102,7 @@ impl Paraphrase {
             unk: vocab.get("[UNK]").copied().unwrap_or(0),
             vocab,
             dim: t.dim,
-            vectors: t.vectors.clone(),
-            token_scales: t.token_scales.clone(),
+            table: Arc::clone(t),
             scale: t.scale,
             classes,
             class_of,
@@ -118,9 +118,9 @@ impl Paraphrase {
         let mut any = false;
         self.tokenize(question, |id| {
             any = true;
-            let s = self.token_scales[id as usize];
+            let s = self.table.token_scales[id as usize];
             let at = id as usize * self.dim;
-            for (acc, &v) in sum.iter_mut().zip(&self.vectors[at..at + self.dim]) {
+            for (acc, &v) in sum.iter_mut().zip(&self.table.vectors[at..at + self.dim]) {
                 *acc += f32::from(v) * s;
             }
         });

@@ -133,6 +133,38 @@ fn the_model_leaves_other_people_and_bare_details_alone() {
     assert!(with.has_paraphrase_model() && !without.has_paraphrase_model());
 }
 
+/// A question the lexicon reads as several findings, where one finding is what it means and the
+/// others are its words read too literally: the model drops the others (`rule.prune`).
+#[test]
+fn the_model_prunes_a_literal_second_reading() {
+    let (with, without) = lexicons();
+    assert!(model().rule.prune > 0.0, "the committed rule prunes");
+    for (q, meant, literal) in [
+        (
+            "Have you lost strength in your arm and leg on the same side?",
+            "HP:0001269",
+            "HP:0003324",
+        ),
+        (
+            "Did your legs go weak first and then it spread up to your body and arms?",
+            "ascending_weakness",
+            "HP:0003324",
+        ),
+        (
+            "Do you keep pacing up and down and fidgeting?",
+            "HP:0000711",
+            "HP:0000752",
+        ),
+    ] {
+        let lexicon = ids(&without.understand(q));
+        assert!(
+            lexicon.contains(&meant) && lexicon.contains(&literal),
+            "{q:?}: the lexicon alone reads {lexicon:?}"
+        );
+        assert_eq!(ids(&with.understand(q)), [meant], "{q:?}");
+    }
+}
+
 fn finding_name() -> impl Strategy<Value = String> {
     let n = knowledge().findings.len();
     (0..n).prop_map(|i| knowledge().findings[i].name.to_lowercase())
@@ -154,6 +186,33 @@ proptest! {
         let q = form.replace("{}", &name);
         let (with, without) = lexicons();
         prop_assert_eq!(with.understand(&q), without.understand(&q), "{}", q);
+    }
+
+    /// Two findings asked together: with "or" both stay asked, as the lexicon read them; with
+    /// "and" the model may only drop some of what the lexicon read, never add or empty it.
+    #[test]
+    fn pruning_only_narrows_and_spares_alternatives(
+        a in finding_name(),
+        b in finding_name(),
+        form in prop::sample::select(vec![
+            "Any {a} or {b}?",
+            "Have you had {a} or {b}?",
+            "Do you have {a} and {b}?",
+            "Any {a}, and {b} as well?",
+        ]),
+    ) {
+        let q = form.replace("{a}", &a).replace("{b}", &b);
+        let (with, without) = lexicons();
+        let (read, lexicon) = (with.understand(&q), without.understand(&q));
+        if lexicon.findings.len() >= 2 {
+            if form.contains(" or ") {
+                prop_assert_eq!(&read, &lexicon, "{}", q);
+            } else {
+                prop_assert!(!read.findings.is_empty(), "{}", q);
+                prop_assert!(read.findings.iter().all(|f| lexicon.findings.contains(f)), "{}", q);
+                prop_assert_eq!(read.attribute, lexicon.attribute);
+            }
+        }
     }
 
     /// Any text: the reading is a probability distribution with a top class, and reading twice

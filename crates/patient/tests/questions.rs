@@ -162,9 +162,9 @@ const TABLE: &[(&str, &[&str])] = &[
         &["HP:0001824"],
     ),
     // No finding is called dizziness: the lexicon reads plain "dizzy" as vertigo, with
-    // light-headedness and positional vertigo as variants ("do you get dizzy?" below); the
-    // paraphrase model reads "feeling dizzy" as light-headedness.
-    ("Have you been feeling dizzy lately?", &["HP:0031972"]),
+    // light-headedness and positional vertigo as variants ("do you get dizzy?" below), and
+    // the paraphrase model does not overrule it.
+    ("Have you been feeling dizzy lately?", &["HP:0002321"]),
     ("Do you feel dizzy when you stand up?", &["HP:0031972"]),
     // The rest of the question says which kind of the general finding it is.
     (
@@ -452,16 +452,31 @@ fn question_file(name: &str) -> Vec<Entry> {
     entries
 }
 
-/// The validity figure of issue 5: the fifth fresh held-out set (questions_heldout5.json),
+/// The validity figure of issue 5: the sixth fresh held-out set (questions_heldout6.json),
 /// written by an engineer who had seen neither the lexicon, the paraphrase model nor the earlier
-/// sets, measured once by the lead engineer after round 7 (the paraphrase model) was frozen.
+/// sets, measured once by the lead engineer after round 8 was frozen.
 #[test]
-#[ignore = "misses the targets: fifth fresh set, round 7, recall 0.884, false positives 0.068 (docs/validity.md)"]
+#[ignore = "misses the targets: sixth fresh set, round 8, recall 0.832, false positives 0.069 (docs/validity.md)"]
 fn held_out_questions_meet_the_targets() {
     report_and_assert(
-        "held-out (fifth fresh set)",
-        &measure(&question_file("questions_heldout5.json")),
+        "held-out (sixth fresh set)",
+        &measure(&question_file("questions_heldout6.json")),
     );
+}
+
+/// The fifth fresh held-out set, spent: measured once after round 7 (0.884 / 0.068), then
+/// development data (and training data of the paraphrase model) for round 8. A regression
+/// guard now, not a validity figure.
+#[test]
+fn the_fifth_spent_held_out_set_stays_understood() {
+    let f = measure(&question_file("questions_heldout5.json"));
+    let (recall, fp) = (f.recall(), f.false_positives());
+    println!(
+        "fifth spent held-out set: recall {recall:.3} ({}/{}), false positives {fp:.3} ({}/{})",
+        f.found, f.expected, f.wrong, f.predicted
+    );
+    assert!(recall >= 0.9, "recall {recall:.3}");
+    assert!(fp <= 0.07, "false positives {fp:.3}");
 }
 
 /// The fourth fresh held-out set, spent: measured once after round 6 (0.855 / 0.095), then
