@@ -452,6 +452,21 @@ fn question_file(name: &str) -> Vec<Entry> {
     entries
 }
 
+/// A spent held-out set's regression guard: its figures stay at least where they were.
+fn assert_spent(label: &str, file: &str, min_recall: f64, max_false_positives: f64) {
+    let f = measure(&question_file(file));
+    let (recall, fp) = (f.recall(), f.false_positives());
+    println!(
+        "{label}: recall {recall:.3} ({}/{}), false positives {fp:.3} ({}/{})",
+        f.found, f.expected, f.wrong, f.predicted
+    );
+    assert!(recall >= min_recall, "{label}: recall {recall:.3}");
+    assert!(
+        fp <= max_false_positives,
+        "{label}: false positives {fp:.3}"
+    );
+}
+
 /// The validity figure of issue 5: the seventh fresh held-out set (questions_heldout7.json),
 /// written by an engineer who had seen neither the lexicon, the paraphrase model nor the earlier
 /// sets, measured once by the lead engineer after round 9 was frozen.
@@ -469,14 +484,12 @@ fn held_out_questions_meet_the_targets() {
 /// guard now, not a validity figure.
 #[test]
 fn the_sixth_spent_held_out_set_stays_understood() {
-    let f = measure(&question_file("questions_heldout6.json"));
-    let (recall, fp) = (f.recall(), f.false_positives());
-    println!(
-        "sixth spent held-out set: recall {recall:.3} ({}/{}), false positives {fp:.3} ({}/{})",
-        f.found, f.expected, f.wrong, f.predicted
+    assert_spent(
+        "sixth spent held-out set",
+        "questions_heldout6.json",
+        0.86,
+        0.06,
     );
-    assert!(recall >= 0.86, "recall {recall:.3}");
-    assert!(fp <= 0.06, "false positives {fp:.3}");
 }
 
 /// The fifth fresh held-out set, spent: measured once after round 7 (0.884 / 0.068), then
@@ -484,14 +497,12 @@ fn the_sixth_spent_held_out_set_stays_understood() {
 /// guard now, not a validity figure.
 #[test]
 fn the_fifth_spent_held_out_set_stays_understood() {
-    let f = measure(&question_file("questions_heldout5.json"));
-    let (recall, fp) = (f.recall(), f.false_positives());
-    println!(
-        "fifth spent held-out set: recall {recall:.3} ({}/{}), false positives {fp:.3} ({}/{})",
-        f.found, f.expected, f.wrong, f.predicted
+    assert_spent(
+        "fifth spent held-out set",
+        "questions_heldout5.json",
+        0.9,
+        0.07,
     );
-    assert!(recall >= 0.9, "recall {recall:.3}");
-    assert!(fp <= 0.07, "false positives {fp:.3}");
 }
 
 /// The fourth fresh held-out set, spent: measured once after round 6 (0.855 / 0.095), then
@@ -499,56 +510,48 @@ fn the_fifth_spent_held_out_set_stays_understood() {
 /// guard now, not a validity figure.
 #[test]
 fn the_fourth_spent_held_out_set_stays_understood() {
-    let f = measure(&question_file("questions_heldout4.json"));
-    let (recall, fp) = (f.recall(), f.false_positives());
-    println!(
-        "fourth spent held-out set: recall {recall:.3} ({}/{}), false positives {fp:.3} ({}/{})",
-        f.found, f.expected, f.wrong, f.predicted
+    assert_spent(
+        "fourth spent held-out set",
+        "questions_heldout4.json",
+        0.95,
+        0.045,
     );
-    assert!(recall >= 0.95, "recall {recall:.3}");
-    assert!(fp <= 0.045, "false positives {fp:.3}");
 }
 
 /// The third fresh held-out set, spent: measured once after round 5 (0.845 / 0.089), read,
 /// then development data for round 6. A regression guard now, not a validity figure.
 #[test]
 fn the_third_spent_held_out_set_stays_understood() {
-    let f = measure(&question_file("questions_heldout3.json"));
-    let (recall, fp) = (f.recall(), f.false_positives());
-    println!(
-        "third held-out set (spent, dev): recall {recall:.3} ({}/{}), false positives {fp:.3} ({}/{})",
-        f.found, f.expected, f.wrong, f.predicted
+    assert_spent(
+        "third held-out set (spent, dev)",
+        "questions_heldout3.json",
+        0.92,
+        0.045,
     );
-    assert!(recall >= 0.92, "recall {recall:.3}");
-    assert!(fp <= 0.045, "false positives {fp:.3}");
 }
 
 /// The second fresh held-out set, spent: measured once after round 4 (0.775 / 0.156), read,
 /// then development data for round 5. A regression guard now, not a validity figure.
 #[test]
 fn the_second_spent_held_out_set_stays_understood() {
-    let f = measure(&question_file("questions_heldout2.json"));
-    let (recall, fp) = (f.recall(), f.false_positives());
-    println!(
-        "second held-out set (spent, dev): recall {recall:.3} ({}/{}), false positives {fp:.3} ({}/{})",
-        f.found, f.expected, f.wrong, f.predicted
+    assert_spent(
+        "second held-out set (spent, dev)",
+        "questions_heldout2.json",
+        0.98,
+        0.03,
     );
-    assert!(recall >= 0.98, "recall {recall:.3}");
-    assert!(fp <= 0.03, "false positives {fp:.3}");
 }
 
 /// The first fresh held-out set, spent: measured twice (0.614 / 0.309, then 0.666 / 0.232),
 /// then development data for round 4. A regression guard now, not a validity figure.
 #[test]
 fn the_spent_held_out_set_stays_understood() {
-    let f = measure(&question_file("questions_heldout.json"));
-    let (recall, fp) = (f.recall(), f.false_positives());
-    println!(
-        "first held-out set (spent, dev): recall {recall:.3} ({}/{}), false positives {fp:.3} ({}/{})",
-        f.found, f.expected, f.wrong, f.predicted
+    assert_spent(
+        "first held-out set (spent, dev)",
+        "questions_heldout.json",
+        0.95,
+        0.07,
     );
-    assert!(recall >= 0.95, "recall {recall:.3}");
-    assert!(fp <= 0.07, "false positives {fp:.3}");
 }
 
 /// The questions the lexicon's author wrote while building it (crates/patient/tests/data/
