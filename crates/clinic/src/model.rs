@@ -448,7 +448,8 @@ pub struct ParaphraseRule {
     pub ratio: f32,
     /// A question the lexicon reads as several findings drops one of them when the model's top
     /// class is another of them and this one has less than this fraction of its probability
-    /// ("queasy, like you might throw up" is about nausea, not vomiting). 0: never.
+    /// ("lost strength in your arm and leg on the same side" is hemiparesis, not generalized
+    /// weakness too). 0: never.
     #[serde(default)]
     pub prune: f32,
 }

@@ -1610,23 +1610,22 @@ fn reread(model: &Paraphrase, question: &str, q: &mut Question, matched: &[Findi
                 return;
             }
             // Judged only where the model knows every finding named and every phrase matched.
-            let probs: Option<Vec<f32>> = q
+            if matched.iter().any(|&m| reading.probability(m).is_none()) {
+                return;
+            }
+            let Some(keep) = q
                 .findings
                 .iter()
-                .chain(matched)
-                .map(|&f| reading.probability(f))
-                .collect();
-            let Some(probs) = probs else {
+                .map(|&f| reading.probability(f).map(|pf| pf >= rule.prune * p))
+                .collect::<Option<Vec<bool>>>()
+            else {
                 return;
             };
-            let keep: Vec<bool> = probs[..q.findings.len()]
-                .iter()
-                .map(|&pf| pf >= rule.prune * p)
-                .collect();
-            let mut k = keep.iter();
-            q.findings.retain(|_| *k.next().unwrap_or(&true));
-            let mut k = keep.iter();
-            q.variants.retain(|_| *k.next().unwrap_or(&true));
+            // `findings` and `variants` are parallel: drop the same positions from both.
+            let mut k = keep.iter().copied();
+            q.findings.retain(|_| k.next().unwrap_or(true));
+            let mut k = keep.iter().copied();
+            q.variants.retain(|_| k.next().unwrap_or(true));
         }
         _ => {}
     }
