@@ -20,7 +20,7 @@ the patient can understand it in microseconds with no neural network at run time
 4. A softmax classifier over the student vectors (x SCALE) names a finding, or none: trained on every
    authored phrase, finding name and lay synonym of lexicon.json, the questions of described.json
    (24-29 per finding and 558 about none, see its "about"), and every single-finding or no-finding
-   question of the development sets in crates/patient/tests/data (questions_heldout7.json, the final
+   question of the development sets in crates/patient/tests/data (questions_heldout8.json, the final
    measure, is never read).
 
 The run-time rule that combines the model with the lexicon (crates/patient/src/paraphrase.rs) reads the
@@ -59,14 +59,14 @@ FORMAT = "medgym-paraphrase-1"
 
 DEV_SETS = ["questions", "questions_author", "questions_coverage", "questions_heldout",
             "questions_heldout2", "questions_heldout3", "questions_heldout4", "questions_heldout5",
-            "questions_heldout6"]
+            "questions_heldout6", "questions_heldout7"]
 DIM = 96
 SCALE = 20.0
 RIDGE = 0.1
 ITERS, LR, L2 = 400, 1.0, 1e-4
-# Run-time rule (see crates/patient/src/paraphrase.rs), chosen by leave-one-set-out over the five
+# Run-time rule (see crates/patient/src/paraphrase.rs), chosen by leave-one-set-out over the seven
 # spent held-out sets (docs/validity.md).
-RULE = {"name": 0.5, "replace": 0.2, "ratio": 0.05, "prune": 0.05}
+RULE = {"name": 0.5, "replace": 0.3, "ratio": 0.2, "prune": 0.05}
 # Questions written for training only, by a writer who saw the findings' names and descriptions
 # (not the lexicon, not the test sets).
 DESCRIBED = Path(__file__).resolve().parent / "described.json"

@@ -1,18 +1,18 @@
 //! Question-understanding report for crates/patient/tests/data/questions.json (the dev set,
 //! every entry) or another file of the same shape.
 //!
-//!     cargo run -p medgym-patient --release --example questions -- [dev | path/to/other.json] [--all] [--explain] [--quiet] [--time] [--jsonl]
+//!     cargo run -p medgym-patient --release --example questions -- [dev | path/to/other.json] [--all] [--explain] [--model] [--quiet] [--time] [--jsonl]
 //!         [--paraphrase FILE | --no-paraphrase]
 //!
 //! Prints every miss and every false positive (`--all`: every question; `--explain`: every
-//! phrase hit; `--quiet`: only the figures), then recall and false positives (`--time`: and
+//! phrase hit; `--model`: the paraphrase model's three most probable classes; `--quiet`: only the figures), then recall and false positives (`--time`: and
 //! the latency of `Lexicon::understand`; `--jsonl`: one JSON line per question with what
 //! was named). `--paraphrase FILE` reads questions with another paraphrase model (one built
 //! with `tools/paraphrase/build.py --hold-out SET`, to measure on the set it left out);
 //! `--no-paraphrase` with the lexicon alone.
 
 use medgym_clinic::Knowledge;
-use medgym_patient::Lexicon;
+use medgym_patient::{Lexicon, Paraphrase};
 
 #[derive(serde::Deserialize)]
 struct Entry {
@@ -27,6 +27,7 @@ fn main() {
     let quiet = args.iter().any(|a| a == "--quiet");
     let timing = args.iter().any(|a| a == "--time");
     let jsonl = args.iter().any(|a| a == "--jsonl");
+    let show_model = args.iter().any(|a| a == "--model");
     let option = |name: &str| {
         args.iter()
             .position(|a| a == name)
@@ -54,6 +55,7 @@ fn main() {
         k.paraphrase = None;
     }
     let lexicon = Lexicon::new(&k);
+    let paraphrase = Paraphrase::new(&k);
     let name = |id: &str| {
         k.finding_idx(id)
             .map_or("?".to_string(), |f| k.finding(f).name.clone())
@@ -104,6 +106,20 @@ fn main() {
                 named.iter().map(|n| name(n)).collect::<Vec<_>>(),
                 line.join("; ")
             );
+            if let (true, Some(reading)) = (
+                show_model,
+                paraphrase.as_ref().and_then(|m| m.read(&e.question)),
+            ) {
+                let top: Vec<String> = reading
+                    .ranked(3)
+                    .into_iter()
+                    .map(|(c, p)| {
+                        let c = c.map_or("none".to_string(), |f| k.finding(f).name.clone());
+                        format!("{c} {p:.3}")
+                    })
+                    .collect();
+                println!("      model: {}", top.join(", "));
+            }
             if explain {
                 for (words, owner) in lexicon.explain(&e.question) {
                     println!("      {words:?} -> {}", k.finding(owner).name);

@@ -1613,7 +1613,7 @@ fn reread(model: &Paraphrase, question: &str, q: &mut Question, matched: &[Findi
             if matched.iter().any(|&m| reading.probability(m).is_none()) {
                 return;
             }
-            let Some(keep) = q
+            let Some(mut keep) = q
                 .findings
                 .iter()
                 .map(|&f| reading.probability(f).map(|pf| pf >= rule.prune * p))
@@ -1621,6 +1621,20 @@ fn reread(model: &Paraphrase, question: &str, q: &mut Question, matched: &[Findi
             else {
                 return;
             };
+            // A one-class model reads "did you have a fit and bite your tongue?" as one of the
+            // two; read alone, each side of the "and" names its own. Not when the whole means
+            // something no side does ("lost strength in your arm and leg on the same side").
+            if keep.contains(&false) {
+                let sides: Vec<Option<FindingIdx>> = and_parts(question)
+                    .into_iter()
+                    .filter_map(|part| model.read(part).map(|r| r.top().0))
+                    .collect();
+                if sides.contains(&Some(top)) {
+                    for (k, f) in keep.iter_mut().zip(&q.findings) {
+                        *k |= sides.contains(&Some(*f));
+                    }
+                }
+            }
             // `findings` and `variants` are parallel: drop the same positions from both.
             let mut k = keep.iter().copied();
             q.findings.retain(|_| k.next().unwrap_or(true));
@@ -1629,6 +1643,29 @@ fn reread(model: &Paraphrase, question: &str, q: &mut Question, matched: &[Findi
         }
         _ => {}
     }
+}
+
+/// The parts of a question between its "and"s (none when it has no "and").
+fn and_parts(question: &str) -> Vec<&str> {
+    let b = question.as_bytes();
+    let in_word = |i: usize| b.get(i).is_some_and(|c| c.is_ascii_alphanumeric());
+    let mut parts = Vec::new();
+    let mut start = 0;
+    for i in 0..b.len().saturating_sub(2) {
+        // An ASCII match starts and ends on character boundaries, so the slices below are sound.
+        if i >= start
+            && b[i..i + 3].eq_ignore_ascii_case(b"and")
+            && !(i > 0 && in_word(i - 1))
+            && !in_word(i + 3)
+        {
+            parts.push(&question[start..i]);
+            start = i + 3;
+        }
+    }
+    if !parts.is_empty() {
+        parts.push(&question[start..]);
+    }
+    parts
 }
 
 /// Whether a question joins alternatives with "or" (each of them is asked about).
@@ -1819,19 +1856,40 @@ fn attribute_of(question: &str) -> Attribute {
     let has = |w: &str| words.iter().any(|x| x == w);
     let starts = |w: &str| words.iter().any(|x| x.starts_with(w));
     let pair = |a: &str, b: &str| words.windows(2).any(|p| p[0] == a && p[1] == b);
-    if has("when")
+    let pair_in = |a: &str, bs: &[&str]| {
+        words
+            .windows(2)
+            .any(|p| p[0] == a && bs.contains(&p[1].as_str()))
+    };
+    // A keyword counts only in the sense that asks for the detail: "when did it start?" asks
+    // when, "do your fingers change colour when you go out in the cold?" asks whether; "rate it
+    // out of 10" asks how bad, "out of breath" and "heart rate" do not.
+    // "Did it start suddenly?", not "do you start fretting?" or "has someone had to start
+    // helping you?".
+    let started = words.windows(2).any(|p| {
+        ["it", "they", "this", "that"].contains(&p[0].as_str())
+            && ["start", "started", "starts", "began", "begin", "begins"].contains(&p[1].as_str())
+    });
+    // "Where is it?", not "the road where the crash took place".
+    let where_asked = words.first().is_some_and(|w| w == "where")
+        || pair_in(
+            "where",
+            &["is", "does", "did", "do", "was", "exactly", "abouts"],
+        );
+    if pair_in("when", &["did", "was", "were", "had", "has", "have", "do"])
+        || words.len() == 1 && has("when")
         || pair("how", "long")
-        || starts("start")
-        || has("began")
-        || has("begin")
+        || started
         || pair("since", "when")
         || pair("first", "notice")
         || pair("first", "noticed")
     {
         Attribute::Onset
-    } else if has("where")
+    } else if where_asked
         || starts("locat")
-        || starts("spread")
+        || pair("it", "spread")
+        || pair("pain", "spread")
+        || starts("spread") && has("anywhere")
         || starts("radiat")
         || pair("which", "side")
         || pair("which", "part")
@@ -1840,11 +1898,14 @@ fn attribute_of(question: &str) -> Attribute {
         Attribute::Site
     } else if pair("how", "bad")
         || pair("how", "severe")
-        || starts("sever")
+        || has("severe")
+        || starts("severit")
         || has("scale")
-        || has("rate")
+        || has("rate") && !pair("heart", "rate") && !pair("pulse", "rate")
         || starts("intens")
-        || pair("out", "of")
+        || words
+            .windows(3)
+            .any(|w| w[0] == "out" && w[1] == "of" && (w[2] == "ten" || w[2] == "10"))
     {
         Attribute::Severity
     } else if has("sharp")

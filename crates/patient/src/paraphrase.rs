@@ -66,6 +66,20 @@ impl Reading<'_> {
         (self.model.classes[best], p)
     }
 
+    /// The `n` most probable classes, most probable first (for tools that show the model's view).
+    pub fn ranked(&self, n: usize) -> Vec<(Option<FindingIdx>, f32)> {
+        let mut all: Vec<(Option<FindingIdx>, f32)> = self
+            .model
+            .classes
+            .iter()
+            .copied()
+            .zip(self.probs.iter().copied())
+            .collect();
+        all.sort_by(|a, b| b.1.total_cmp(&a.1));
+        all.truncate(n);
+        all
+    }
+
     /// The probability that the question is about `finding`; `None` for a finding the model
     /// was not trained on (it cannot judge those).
     pub fn probability(&self, finding: FindingIdx) -> Option<f32> {

@@ -165,6 +165,44 @@ fn the_model_prunes_a_literal_second_reading() {
     }
 }
 
+/// Two findings on the two sides of an "and": the model, reading the whole question, hears
+/// mostly one of them, but each side read alone names its own, so both stay asked.
+#[test]
+fn the_model_keeps_each_side_of_an_and() {
+    let (with, without) = lexicons();
+    let k = knowledge();
+    let mut rescued = 0;
+    for (q, want) in [
+        (
+            "Did you have a seizure and bite your tongue?",
+            ["HP:0001250", "tongue_biting"],
+        ),
+        (
+            "Do you smoke and do you drink much alcohol?",
+            ["smoking_history", "heavy_alcohol_use"],
+        ),
+        (
+            "Do you sweat at night and have you lost weight?",
+            ["HP:0030166", "HP:0001824"],
+        ),
+    ] {
+        assert_eq!(
+            ids(&without.understand(q)),
+            want,
+            "{q:?}: the lexicon alone"
+        );
+        assert_eq!(ids(&with.understand(q)), want, "{q:?}");
+        // Count the questions where the whole reading alone would have pruned one side.
+        let reading = model().read(q).expect("reads");
+        let (_, p) = reading.top();
+        rescued += usize::from(want.iter().any(|id| {
+            let f = k.finding_idx(id).expect("a finding");
+            reading.probability(f).expect("known") < model().rule.prune * p
+        }));
+    }
+    assert!(rescued >= 2, "only {rescued} questions exercise the rule");
+}
+
 fn finding_name() -> impl Strategy<Value = String> {
     let n = knowledge().findings.len();
     (0..n).prop_map(|i| knowledge().findings[i].name.to_lowercase())
@@ -212,6 +250,24 @@ proptest! {
                 prop_assert!(read.findings.iter().all(|f| lexicon.findings.contains(f)), "{}", q);
                 prop_assert_eq!(read.attribute, lexicon.attribute);
             }
+        }
+    }
+
+    /// Questions are split at their "and"s whatever characters stand around them.
+    #[test]
+    fn and_questions_of_any_text_read_safely(
+        a in finding_name(),
+        b in finding_name(),
+        junk in "\\PC{0,12}",
+        sep in prop::sample::select(vec![" and ", " AND ", "and", "\u{e9}and ", " and\u{20ac}"]),
+    ) {
+        let q = format!("{junk}{a}{sep}{b}{junk}?");
+        let (with, without) = lexicons();
+        let (read, lexicon) = (with.understand(&q), without.understand(&q));
+        prop_assert_eq!(read.findings.len(), read.variants.len());
+        if lexicon.findings.len() >= 2 {
+            prop_assert!(!read.findings.is_empty(), "{}", q);
+            prop_assert!(read.findings.iter().all(|f| lexicon.findings.contains(f)), "{}", q);
         }
     }
 

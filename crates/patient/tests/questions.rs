@@ -277,6 +277,36 @@ fn attribute_questions() {
         ),
         ("How bad is it, 1 to 10?", Attribute::Severity),
         ("Do you have a fever?", Attribute::Presence),
+        // A keyword in another sense asks whether, not a detail.
+        (
+            "Do you get short of breath when you walk?",
+            Attribute::Presence,
+        ),
+        (
+            "Do your fingers go white when it's cold?",
+            Attribute::Presence,
+        ),
+        (
+            "Do you get out of breath climbing stairs?",
+            Attribute::Presence,
+        ),
+        (
+            "Have you had several chest infections?",
+            Attribute::Presence,
+        ),
+        ("Is it tender where your glasses rest?", Attribute::Presence),
+        (
+            "Do you start fretting about sleep at night?",
+            Attribute::Presence,
+        ),
+        ("Does your heart rate race?", Attribute::Presence),
+        ("When did it start?", Attribute::Onset),
+        ("Did it start suddenly?", Attribute::Onset),
+        ("When was the last time you felt well?", Attribute::Onset),
+        ("Where does it hurt?", Attribute::Site),
+        ("Does the pain spread anywhere?", Attribute::Site),
+        ("Out of ten, how would you rate it?", Attribute::Severity),
+        ("Is it severe?", Attribute::Severity),
     ] {
         assert_eq!(lexicon.understand(q).attribute, want, "{q:?}");
     }
@@ -570,8 +600,10 @@ fn the_authors_own_questions_stay_understood() {
     );
     assert!(recall >= 0.96, "recall {recall:.3}");
     // Round 9's model misreads one more (36 of 1,019: "any PND?" as faecal urgency) while
-    // reading unseen sets better (docs/validity.md).
-    assert!(fp <= 0.036, "false positives {fp:.3}");
+    // reading unseen sets better (docs/validity.md). Round 10 reads "when you …" as a
+    // condition, not as "when did it start?", so "pain or difficulty when swallowing?" now
+    // names pain as well, as "fever or chills?" names both (37 of 1,021).
+    assert!(fp <= 0.037, "false positives {fp:.3}");
 }
 
 #[test]
