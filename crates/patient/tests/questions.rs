@@ -497,15 +497,28 @@ fn assert_spent(label: &str, file: &str, min_recall: f64, max_false_positives: f
     );
 }
 
-/// The validity figure of issue 5: the seventh fresh held-out set (questions_heldout7.json),
+/// The validity figure of issue 5: the eighth fresh held-out set (questions_heldout8.json),
 /// written by an engineer who had seen neither the lexicon, the paraphrase model nor the earlier
-/// sets, measured once by the lead engineer after round 9 was frozen.
+/// sets, measured once by the lead engineer after round 10 was frozen.
 #[test]
-#[ignore = "misses the targets: seventh fresh set, round 9, recall 0.868, false positives 0.087 (docs/validity.md)"]
+#[ignore = "misses the targets: eighth fresh set, round 10, recall 0.880, false positives 0.072 (docs/validity.md)"]
 fn held_out_questions_meet_the_targets() {
     report_and_assert(
-        "held-out (seventh fresh set)",
-        &measure(&question_file("questions_heldout7.json")),
+        "held-out (eighth fresh set)",
+        &measure(&question_file("questions_heldout8.json")),
+    );
+}
+
+/// The seventh fresh held-out set, spent: measured once after round 9 (0.868 / 0.087), then
+/// development data (and training data of the paraphrase model) for round 10. A regression
+/// guard now, not a validity figure.
+#[test]
+fn the_seventh_spent_held_out_set_stays_understood() {
+    assert_spent(
+        "seventh spent held-out set",
+        "questions_heldout7.json",
+        0.92,
+        0.06,
     );
 }
 
