@@ -76,10 +76,19 @@ fn main() {
             .collect();
         if jsonl {
             // One line per question, for tools that study what the lexicon names.
+            // With the model's view when it reads the question: its top class and "none".
+            let reading = paraphrase.as_ref().and_then(|m| m.read(&e.question));
+            let view = reading.map(|r| {
+                let all = r.ranked(usize::MAX);
+                let none = all.iter().find(|(c, _)| c.is_none()).map_or(0.0, |x| x.1);
+                let (top, p) = all[0];
+                serde_json::json!({"top": top.map(|f| k.finding(f).id.clone()), "p": p, "none": none})
+            });
             println!(
                 "{}",
                 serde_json::json!({"question": e.question, "expected": e.expected,
-                    "named": named, "variants": variants, "attribute": format!("{:?}", q.attribute)})
+                    "named": named, "variants": variants, "attribute": format!("{:?}", q.attribute),
+                    "model": view})
             );
         }
         let mut line = Vec::new();
