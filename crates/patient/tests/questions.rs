@@ -497,15 +497,28 @@ fn assert_spent(label: &str, file: &str, min_recall: f64, max_false_positives: f
     );
 }
 
-/// The validity figure of issue 5: the eighth fresh held-out set (questions_heldout8.json),
+/// The validity figure of issue 5: the ninth fresh held-out set (questions_heldout9.json),
 /// written by an engineer who had seen neither the lexicon, the paraphrase model nor the earlier
-/// sets, measured once by the lead engineer after round 10 was frozen.
+/// sets, measured once by the lead engineer after round 11 was frozen (recall 0.907, false
+/// positives 0.046; docs/validity.md). The figures may not fall below the targets.
 #[test]
-#[ignore = "misses the targets: eighth fresh set, round 10, recall 0.880, false positives 0.072 (docs/validity.md)"]
 fn held_out_questions_meet_the_targets() {
     report_and_assert(
-        "held-out (eighth fresh set)",
-        &measure(&question_file("questions_heldout8.json")),
+        "held-out (ninth fresh set)",
+        &measure(&question_file("questions_heldout9.json")),
+    );
+}
+
+/// The eighth fresh held-out set, spent: measured once after round 10 (0.880 / 0.072), then
+/// development data (and training data of the paraphrase model) for round 11. A regression
+/// guard now, not a validity figure.
+#[test]
+fn the_eighth_spent_held_out_set_stays_understood() {
+    assert_spent(
+        "eighth spent held-out set",
+        "questions_heldout8.json",
+        0.88,
+        0.05,
     );
 }
 
