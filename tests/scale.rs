@@ -93,22 +93,30 @@ async fn a_thousand_sessions_through_batch_step_with_autoreset() {
         .await
         .expect("batch")
         .into_inner();
+    let mut ended = Vec::new();
     for res in &r.results {
         let Some(pb::batch_step_result::Result::Response(s)) = &res.result else {
             panic!("{res:?}")
         };
         assert!(s.terminated);
-        assert!(s.info.as_ref().expect("info").truth.is_some());
+        let info = s.info.as_ref().expect("info");
+        assert!(info.truth.is_some());
+        ended.push(info.episode_id.clone());
     }
     // Step 3: next-step autoreset — the action is ignored, each slot starts its next episode
     // with the next seed, and says so.
     let r = c.batch_step(batch(ask)).await.expect("batch").into_inner();
+    let mut started = Vec::new();
     for (i, res) in r.results.iter().enumerate() {
         let Some(pb::batch_step_result::Result::Response(s)) = &res.result else {
             panic!("{res:?}")
         };
         let info = s.info.as_ref().expect("info");
+        started.push(info.clone());
         assert!(info.autoreset, "slot {i}");
+        // The info is the new episode's: its own id, no truth or totals yet.
+        assert_ne!(info.episode_id, ended[i], "slot {i}");
+        assert!(info.truth.is_none() && info.totals.is_none(), "slot {i}");
         assert_eq!(
             info.seed,
             medgym_env::next_seed(seeds[i]),
@@ -118,15 +126,27 @@ async fn a_thousand_sessions_through_batch_step_with_autoreset() {
         assert_eq!(s.observation.as_ref().expect("obs").turn, 0);
         assert!(!s.terminated && !s.truncated);
     }
-    // Step 4: the new episodes play normally.
+    // Step 4: the new episodes play normally, and their steps' info is their reset's.
     let r = c.batch_step(batch(ask)).await.expect("batch").into_inner();
-    for res in &r.results {
+    for (i, res) in r.results.iter().enumerate() {
         let Some(pb::batch_step_result::Result::Response(s)) = &res.result else {
             panic!("{res:?}")
         };
         assert_eq!(s.observation.as_ref().expect("obs").turn, 1);
-        assert!(!s.info.as_ref().expect("info").autoreset);
+        let info = s.info.as_ref().expect("info");
+        assert!(!info.autoreset);
+        let reset = pb::Info {
+            autoreset: false,
+            ..started[i].clone()
+        };
+        assert_eq!(info, &reset, "slot {i}");
     }
+    // Episode ids are drawn by every thread that steps: none repeats.
+    let ids: std::collections::HashSet<&String> = ended
+        .iter()
+        .chain(started.iter().map(|i| &i.episode_id))
+        .collect();
+    assert_eq!(ids.len(), 2000);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

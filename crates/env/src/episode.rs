@@ -121,8 +121,8 @@ pub struct StepOutcome {
     pub observation: Observation,
     /// The step reward (sum of `reward_components`).
     pub reward: f64,
-    /// The reward term by term, in a fixed order.
-    pub reward_components: Vec<(&'static str, f64)>,
+    /// The reward term by term, in the order of [`reward::TERMS`].
+    pub reward_components: [(&'static str, f64); reward::TERMS.len()],
     /// Ended by a diagnosis.
     pub terminated: bool,
     /// Ended by a limit.
@@ -192,7 +192,10 @@ enum Status {
 struct Episode {
     task: TaskIdx,
     seed: u64,
-    episode_id: String,
+    /// The reset info (task, domain, split, seed, episode id), which every step's info
+    /// repeats: kept here rather than looked up in the knowledge on every step, where it
+    /// lies far from anything else the step touches.
+    info: Info,
     options: EpisodeOptions,
     rng: ChaCha8Rng,
     /// The patient and examiner: persona, noise plan, mistakes made, noise fired.
@@ -216,17 +219,49 @@ struct Episode {
     steps: Vec<Recorded>,
 }
 
-/// A step as the episode keeps it until a trajectory is asked for. The info of every step
-/// but an ending one is the reset info, so it is not copied per step; `Env::trajectory`
-/// rebuilds the full `StepRecord`s.
+/// A step as the episode keeps it until a trajectory is asked for; `Env::trajectory`
+/// rebuilds the full `StepRecord`s. The info of every step but an ending one is the reset
+/// info, so it is not copied per step, and the observation's finding ids are kept as indices:
+/// copying their strings (and the observation's vectors) into every record cost more than the
+/// rest of the record.
 #[derive(Debug)]
 struct Recorded {
     action: Action,
-    observation: Observation,
+    text: String,
+    turn: u32,
+    cost_usd: f64,
+    discomfort: u32,
+    revealed: Vec<FindingIdx>,
+    denied: Vec<FindingIdx>,
+    feedback: Feedback,
     reward: f64,
     terms: [f64; reward::TERMS.len()],
     terminated: bool,
     truncated: bool,
+}
+
+impl Recorded {
+    fn observation(&self, world: &World) -> Observation {
+        Observation {
+            text: self.text.clone(),
+            turn: self.turn,
+            cost_usd: self.cost_usd,
+            discomfort: self.discomfort,
+            revealed_findings: ids(world, &self.revealed),
+            denied_findings: ids(world, &self.denied),
+            feedback: self.feedback.clone(),
+        }
+    }
+}
+
+/// What an action showed, before it becomes the step's observation and its record.
+#[derive(Debug, Default)]
+struct Shown {
+    text: String,
+    /// A note on a valid action ("you asked this before").
+    message: String,
+    revealed: Vec<FindingIdx>,
+    denied: Vec<FindingIdx>,
 }
 
 /// A gymnasium-style environment holding at most one episode at a time.
@@ -301,10 +336,25 @@ impl Env {
                 message: String::new(),
             },
         };
+        // The previous episode's step buffer is reused (cleared): growing a fresh one cost an
+        // allocation and a copy of every record at each doubling, every episode.
+        let mut steps = self.episode.take().map(|old| old.steps).unwrap_or_default();
+        steps.clear();
+        let info = Info {
+            task_id: case.id.clone(),
+            domain: k.task_disease(task).domain.clone(),
+            split: case.split.clone(),
+            seed: args.seed,
+            episode_id,
+            truth: None,
+            totals: None,
+            truncation_reason: None,
+            noise_events: None,
+        };
         let episode = Episode {
             task,
             seed: args.seed,
-            episode_id,
+            info,
             options: args.options,
             rng: ChaCha8Rng::seed_from_u64(mix(args.seed, fnv(&case.id))),
             patient,
@@ -325,7 +375,7 @@ impl Env {
             correct: false,
             truth_rank: None,
             initial: initial.clone(),
-            steps: Vec::new(),
+            steps,
         };
         self.episode = Some(episode);
         let info = self.info();
@@ -334,8 +384,10 @@ impl Env {
 
     /// Applies one action. Invalid actions are a normal step with `feedback.valid = false`.
     pub fn step(&mut self, action: Action) -> Result<StepOutcome, EnvError> {
-        let world = Arc::clone(&self.world);
-        let ep = self.episode.as_mut().ok_or(EnvError::NoEpisode)?;
+        // Borrowed apart rather than cloning the `Arc`: its count is shared by every session
+        // on every core, and bumping it twice a step made the cores take turns on it.
+        let Env { world, episode } = self;
+        let ep = episode.as_mut().ok_or(EnvError::NoEpisode)?;
         if ep.status != Status::Running {
             return Err(EnvError::EpisodeOver);
         }
@@ -352,30 +404,25 @@ impl Env {
             }
             other => Ok(other),
         };
-        let mut obs = Observation {
-            text: String::new(),
-            turn: ep.turn,
-            cost_usd: 0.0,
-            discomfort: 0,
-            revealed_findings: Vec::new(),
-            denied_findings: Vec::new(),
-            feedback: Feedback {
-                valid: true,
-                message: String::new(),
-            },
-        };
+        let mut shown = Shown::default();
         let result = match parsed {
-            Ok(a) => ep.apply(&world, a, &mut reward, &mut obs),
+            Ok(a) => ep.apply(world, a, &mut reward, &mut shown),
             Err(message) => Err(message),
         };
-        if let Err(message) = result {
-            reward.invalid(&w);
-            obs.text = format!("Invalid action: {message}");
-            obs.feedback = Feedback {
-                valid: false,
-                message,
-            };
-        }
+        let feedback = match result {
+            Ok(()) => Feedback {
+                valid: true,
+                message: shown.message,
+            },
+            Err(message) => {
+                reward.invalid(&w);
+                shown.text = format!("Invalid action: {message}");
+                Feedback {
+                    valid: false,
+                    message,
+                }
+            }
+        };
         if ep.status == Status::Running {
             if ep.cost_usd > ep.options.budget_usd {
                 ep.status = Status::Truncated("budget");
@@ -383,27 +430,38 @@ impl Env {
                 ep.status = Status::Truncated("max_turns");
             }
         }
-        obs.cost_usd = ep.cost_usd;
-        obs.discomfort = ep.discomfort;
         ep.total_reward += reward.total();
-        let mut terms = [0.0; reward::TERMS.len()];
-        for (t, (_, v)) in terms.iter_mut().zip(reward.components()) {
-            *t = v;
-        }
+        let terminated = ep.status == Status::Terminated;
+        let truncated = matches!(ep.status, Status::Truncated(_));
+        let observation = Observation {
+            text: shown.text.clone(),
+            turn: ep.turn,
+            cost_usd: ep.cost_usd,
+            discomfort: ep.discomfort,
+            revealed_findings: ids(world, &shown.revealed),
+            denied_findings: ids(world, &shown.denied),
+            feedback: feedback.clone(),
+        };
         ep.steps.push(Recorded {
             action,
-            observation: obs.clone(),
+            text: shown.text,
+            turn: ep.turn,
+            cost_usd: ep.cost_usd,
+            discomfort: ep.discomfort,
+            revealed: shown.revealed,
+            denied: shown.denied,
+            feedback,
             reward: reward.total(),
-            terms,
-            terminated: ep.status == Status::Terminated,
-            truncated: matches!(ep.status, Status::Truncated(_)),
+            terms: reward.terms(),
+            terminated,
+            truncated,
         });
         Ok(StepOutcome {
-            observation: obs,
+            observation,
             reward: reward.total(),
-            reward_components: reward.components().collect(),
-            terminated: ep.status == Status::Terminated,
-            truncated: matches!(ep.status, Status::Truncated(_)),
+            reward_components: reward.components(),
+            terminated,
+            truncated,
             info: self.info(),
         })
     }
@@ -430,34 +488,28 @@ impl Env {
                 noise_events: None,
             };
         };
-        let k = &self.world.knowledge;
-        let case = k.case(ep.task);
-        let ended = ep.status != Status::Running;
-        let disease = k.task_disease(ep.task);
-        Info {
-            task_id: case.id.clone(),
-            domain: disease.domain.clone(),
-            split: case.split.clone(),
-            seed: ep.seed,
-            episode_id: ep.episode_id.clone(),
-            truth: ended.then(|| Truth {
+        let mut info = ep.info.clone();
+        if ep.status != Status::Running {
+            let disease = self.world.knowledge.task_disease(ep.task);
+            info.truth = Some(Truth {
                 name: disease.name.clone(),
                 code: disease.icd10.clone().unwrap_or_default(),
                 disease_id: disease.id.clone(),
                 correct: ep.correct,
-            }),
-            totals: ended.then_some(Totals {
+            });
+            info.totals = Some(Totals {
                 turns: ep.turn,
                 cost_usd: ep.cost_usd,
                 discomfort: ep.discomfort,
                 total_reward: ep.total_reward,
-            }),
-            truncation_reason: match ep.status {
+            });
+            info.truncation_reason = match ep.status {
                 Status::Truncated(r) => Some(r),
                 _ => None,
-            },
-            noise_events: ended.then(|| ep.patient.events().to_vec()),
+            };
+            info.noise_events = Some(ep.patient.events().to_vec());
         }
+        info
     }
 
     /// The noise that fired in the current (or last) episode, in order (kind, turn, finding,
@@ -472,13 +524,9 @@ impl Env {
         let ep = self.episode.as_ref()?;
         let k = &self.world.knowledge;
         let case = k.case(ep.task);
-        let mut info = self.info();
         // Reset information only: the truth travels in `case` and the last step, the noise in
         // the last step.
-        info.truth = None;
-        info.totals = None;
-        info.truncation_reason = None;
-        info.noise_events = None;
+        let info = ep.info.clone();
         let ended = ep.status != Status::Running;
         // Only the step that ended the episode (the last) saw more than the reset info.
         let last_info = ended.then(|| self.info());
@@ -490,9 +538,9 @@ impl Env {
             .map(|(i, r)| StepRecord {
                 action: r.action.clone(),
                 outcome: StepOutcome {
-                    observation: r.observation.clone(),
+                    observation: r.observation(&self.world),
                     reward: r.reward,
-                    reward_components: reward::TERMS.iter().copied().zip(r.terms).collect(),
+                    reward_components: reward::named(r.terms),
                     terminated: r.terminated,
                     truncated: r.truncated,
                     info: match &last_info {
@@ -503,7 +551,7 @@ impl Env {
             })
             .collect();
         Some(Trajectory {
-            episode_id: ep.episode_id.clone(),
+            episode_id: ep.info.episode_id.clone(),
             info,
             initial_observation: ep.initial.clone(),
             steps,
@@ -537,7 +585,7 @@ impl Episode {
         world: &World,
         action: &Action,
         reward: &mut Reward,
-        obs: &mut Observation,
+        shown: &mut Shown,
     ) -> Result<(), String> {
         let k = &world.knowledge;
         let case = k.case(self.task);
@@ -566,7 +614,7 @@ impl Episode {
                 let repeated = !question.findings.is_empty() && self.asked.contains(&key);
                 if repeated {
                     reward.repeat(&w);
-                    obs.feedback.message = "you asked this before".into();
+                    shown.message = "you asked this before".into();
                 }
                 let variant = mix(self.seed, question_hash(&question));
                 let answer = self.patient.answer(
@@ -583,9 +631,9 @@ impl Episode {
                     self.asked.push(key);
                 }
                 self.gain(world, &answer.revealed, reward);
-                obs.text = answer.text;
-                obs.revealed_findings = ids(world, &answer.revealed);
-                obs.denied_findings = ids(world, &answer.denied);
+                shown.text = answer.text;
+                shown.revealed = answer.revealed;
+                shown.denied = answer.denied;
                 Ok(())
             }
             Action::Exam(exam) => {
@@ -607,12 +655,12 @@ impl Episode {
                 let repeated = self.exams.contains(&xi);
                 let report = if repeated {
                     reward.repeat(&w);
-                    obs.feedback.message = "this exam was already done".into();
+                    shown.message = "this exam was already done".into();
                     // Same report as the first time: a repeat is not a fresh draw.
                     let first = self.exams.iter().position(|&x| x == xi);
                     first.map(|i| {
-                        let o = &self.steps[self.exam_steps[i]].observation;
-                        (o.text.clone(), o.revealed_findings.clone())
+                        let r = &self.steps[self.exam_steps[i]];
+                        (r.text.clone(), r.revealed.clone())
                     })
                 } else {
                     None
@@ -629,7 +677,7 @@ impl Episode {
                             &mut self.rng,
                         );
                         self.gain(world, &r.revealed, reward);
-                        (r.text, ids(world, &r.revealed))
+                        (r.text, r.revealed)
                     }
                 };
                 if !repeated {
@@ -637,8 +685,8 @@ impl Episode {
                     // This step is recorded once `apply` returns, at this index.
                     self.exam_steps.push(self.steps.len());
                 }
-                obs.text = text;
-                obs.revealed_findings = revealed;
+                shown.text = text;
+                shown.revealed = revealed;
                 Ok(())
             }
             Action::Search(search) => {
@@ -651,7 +699,7 @@ impl Episode {
                 }
                 let top_k = search.top_k.unwrap_or(5).clamp(1, MAX_TOP_K) as usize;
                 let passages = index.search(&search.query, top_k);
-                obs.text = if passages.is_empty() {
+                shown.text = if passages.is_empty() {
                     "No passages found.".into()
                 } else {
                     passages
@@ -751,7 +799,7 @@ impl Episode {
 
                 reward.diagnosis(&w, dx_credit, ddx, quality);
                 self.status = Status::Terminated;
-                obs.text = format!("Diagnosis recorded: {}.", primary.trim());
+                shown.text = format!("Diagnosis recorded: {}.", primary.trim());
                 if given.disease.is_none() && given.code.is_none() {
                     notes.insert(
                         0,
@@ -761,7 +809,7 @@ impl Episode {
                         ),
                     );
                 }
-                obs.feedback.message = notes.join("; ");
+                shown.message = notes.join("; ");
                 Ok(())
             }
         }

@@ -28,8 +28,13 @@ impl Reward {
     }
 
     /// (name, value) pairs in report order.
-    pub fn components(&self) -> impl Iterator<Item = (&'static str, f64)> + '_ {
-        TERMS.iter().copied().zip(self.terms.iter().copied())
+    pub fn components(&self) -> [(&'static str, f64); TERMS.len()] {
+        named(self.terms)
+    }
+
+    /// The values in report order.
+    pub fn terms(&self) -> [f64; TERMS.len()] {
+        self.terms
     }
 
     fn add(&mut self, term: &str, value: f64) {
@@ -85,6 +90,11 @@ impl Reward {
         self.add("differential", w.differential * ddx);
         self.add("exam_quality", w.exam_quality * exam_quality);
     }
+}
+
+/// (name, value) pairs of term values in report order.
+pub fn named(terms: [f64; TERMS.len()]) -> [(&'static str, f64); TERMS.len()] {
+    std::array::from_fn(|i| (TERMS[i], terms[i]))
 }
 
 /// Work-up quality in [0, 1]: the mean of precision (share of ordered exams that could reveal
@@ -197,8 +207,8 @@ mod tests {
         reward.exam_cost(&w, 120.0, 1, (500.0, 2.0));
         reward.repeat(&w);
         reward.diagnosis(&w, 1.0, 0.8, 0.5);
-        let sum: f64 = reward.components().map(|(_, v)| v).sum();
+        let sum: f64 = reward.components().iter().map(|(_, v)| v).sum();
         assert_eq!(sum, reward.total());
-        assert_eq!(reward.components().count(), TERMS.len());
+        assert_eq!(reward.components().map(|(t, _)| t), TERMS);
     }
 }

@@ -123,6 +123,81 @@ proptest! {
     }
 }
 
+/// The episode keeps its steps compactly (finding indices, the reset info once) and rebuilds
+/// them for the trajectory: what it rebuilds must be exactly what each step returned. Every
+/// step reports every reward term, in order, summing to its reward, and repeats the reset
+/// info until the episode ends.
+#[test]
+fn the_trajectory_is_what_the_steps_returned() {
+    let k = &world().knowledge;
+    let (mut revealed, mut denied) = (0, 0);
+    for (n, case) in sample_cases().take(60).enumerate() {
+        let mut env = Env::new(world());
+        let mut options = EpisodeOptions::default();
+        options.noise.preset = ["none", "realistic", "hard"][n % 3].into();
+        let (_, reset_info) = env
+            .reset(ResetArgs {
+                options,
+                ..task(&case.id, n as u64)
+            })
+            .expect("reset");
+        let by_id = |id: &str| {
+            Action::Ask(Ask {
+                question: String::new(),
+                finding_id: Some(id.into()),
+            })
+        };
+        let mut script: Vec<Action> = case
+            .findings
+            .iter()
+            .take(4)
+            .map(|f| by_id(&f.finding))
+            .collect();
+        script.extend(case.negatives.iter().take(2).map(|f| by_id(f)));
+        script.extend([
+            ask("Do you have a fever?"),
+            exam("cbc"),
+            exam(&k.exams[n % k.exams.len()].id),
+            exam("cbc"),
+            Action::Text("<exam>cardiac_auscultation</exam>".into()),
+            Action::Text("no idea".into()),
+            ask("When did it start?"),
+            dx(&k.disease_of(case).name),
+        ]);
+        let mut returned = Vec::new();
+        for a in script {
+            let s = env.step(a.clone()).expect("step");
+            assert_eq!(
+                s.reward_components.map(|(t, _)| t),
+                medgym_env::reward::TERMS
+            );
+            let sum: f64 = s.reward_components.iter().map(|(_, v)| v).sum();
+            assert_eq!(sum, s.reward);
+            if !s.terminated && !s.truncated {
+                assert_eq!(s.info, reset_info);
+            }
+            revealed += s.observation.revealed_findings.len();
+            denied += s.observation.denied_findings.len();
+            let end = s.terminated || s.truncated;
+            returned.push((a, s));
+            if end {
+                break;
+            }
+        }
+        let t = env.trajectory().expect("trajectory");
+        assert_eq!(t.info, reset_info);
+        assert_eq!(t.steps.len(), returned.len());
+        for (i, (r, (a, s))) in t.steps.iter().zip(&returned).enumerate() {
+            assert_eq!(&r.action, a, "{} step {i}", case.id);
+            assert_eq!(&r.outcome, s, "{} step {i}", case.id);
+        }
+    }
+    assert!(
+        revealed > 50 && denied > 50,
+        "{revealed} revealed, {denied} denied"
+    );
+}
+
 #[test]
 fn affirmed_findings_are_present_and_denied_ones_are_not() {
     let k = &world().knowledge;

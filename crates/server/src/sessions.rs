@@ -1,6 +1,7 @@
 //! Live sessions: sharded so that steps on different sessions never contend on one lock.
 
 use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -22,7 +23,8 @@ const REPLAY_WINDOW: usize = 16;
 pub struct Session {
     /// The environment holding the episode.
     pub env: Env,
-    /// Arguments of the last reset, for autoreset (next seed).
+    /// Arguments of the last reset, for autoreset (next seed); without an episode id, which
+    /// every episode draws anew.
     pub last_reset: ResetArgs,
     /// Last use, for the idle TTL.
     pub last_used: Instant,
@@ -73,7 +75,36 @@ impl Session {
     }
 }
 
-type Shard = Mutex<HashMap<String, Arc<Mutex<Session>>>>;
+/// A session's key: its id's random part, 32 lowercase hex digits, held in the table itself.
+/// A lookup hashed the id string with SipHash and followed a pointer to compare it, which
+/// was most of its cost.
+type Key = [u8; 32];
+
+type Shard = Mutex<HashMap<Key, Arc<Mutex<Session>>, BuildHasherDefault<KeyHasher>>>;
+
+/// The table's hash of a [`Key`]: its 64-bit words folded by multiplication, then the
+/// SplitMix64 finaliser so that every bit depends on every digit. The OS drew the digits, so
+/// they need mixing, not SipHash's defence against chosen keys: only the server puts keys in
+/// the table, so a client cannot crowd it whatever ids it sends.
+#[derive(Debug, Default)]
+struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for word in bytes.chunks(8) {
+            let mut w = [0; 8];
+            w[..word.len()].copy_from_slice(word);
+            self.0 = (self.0 ^ u64::from_le_bytes(w)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+}
 
 /// All live sessions of this replica.
 #[derive(Debug)]
@@ -93,7 +124,9 @@ impl Sessions {
     pub fn new(max: usize, ttl: Duration) -> Self {
         Sessions {
             replica: replica::random_replica_id(),
-            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            shards: (0..SHARDS)
+                .map(|_| Mutex::new(HashMap::default()))
+                .collect(),
             count: AtomicUsize::new(0),
             max,
             ttl,
@@ -123,26 +156,31 @@ impl Sessions {
         &self.replica
     }
 
-    /// The shard of a session id of this replica; a session id of another replica (or none at
+    /// The key of a session id of this replica; a session id of another replica (or none at
     /// all) is refused here, so every lookup names the owner when it is someone else.
-    fn shard(&self, id: &str) -> Result<&Shard, ServerError> {
-        let random = match replica::split_session_id(id) {
-            Some((owner, random)) if owner == self.replica => random,
-            Some((owner, _)) => {
-                return Err(ServerError::ForeignSession {
-                    owner: owner.to_string(),
-                    replica: self.replica.clone(),
-                });
-            }
-            None => return Err(ServerError::UnknownSession(id.to_string())),
-        };
-        // The random part is hex, so its first bytes spread evenly (the replica prefix is the
-        // same for every session here and would put them all in one shard).
-        let h = random
-            .bytes()
-            .take(8)
-            .fold(0usize, |h, b| h.wrapping_mul(31).wrapping_add(b as usize));
-        Ok(&self.shards[h % SHARDS])
+    fn key(&self, id: &str) -> Result<Key, ServerError> {
+        let ours = id
+            .strip_prefix(self.replica.as_str())
+            .and_then(|rest| rest.strip_prefix('.'));
+        if let Some(key) = ours.and_then(|random| Key::try_from(random.as_bytes()).ok()) {
+            return Ok(key);
+        }
+        match replica::split_session_id(id) {
+            Some((owner, _)) if owner != self.replica => Err(ServerError::ForeignSession {
+                owner: owner.to_string(),
+                replica: self.replica.clone(),
+            }),
+            _ => Err(ServerError::UnknownSession(id.to_string())),
+        }
+    }
+
+    /// The shard of a key, from its first digits: not from the table's hash, whose bits
+    /// would then be alike for every key of a shard.
+    fn shard(&self, key: &Key) -> &Shard {
+        let h = key[..8].iter().fold(0usize, |h, &b| {
+            h.wrapping_mul(31).wrapping_add(usize::from(b))
+        });
+        &self.shards[h % SHARDS]
     }
 
     /// Number of live sessions.
@@ -172,28 +210,31 @@ impl Sessions {
             return Err(e);
         }
         let id = replica::new_session_id(&self.replica);
-        self.shard(&id)?
+        let key = self.key(&id)?;
+        self.shard(&key)
             .lock()
-            .insert(id.clone(), Arc::new(Mutex::new(session)));
+            .insert(key, Arc::new(Mutex::new(session)));
         metrics::gauge!(crate::metrics::ACTIVE_SESSIONS).set(self.len() as f64);
         Ok(id)
     }
 
     /// The session with this id.
     pub fn get(&self, id: &str) -> Result<Arc<Mutex<Session>>, ServerError> {
-        self.shard(id)?
+        let key = self.key(id)?;
+        self.shard(&key)
             .lock()
-            .get(id)
+            .get(&key)
             .cloned()
             .ok_or_else(|| ServerError::UnknownSession(id.to_string()))
     }
 
     /// Removes a session.
     pub fn remove(&self, id: &str) -> Result<Arc<Mutex<Session>>, ServerError> {
+        let key = self.key(id)?;
         let s = self
-            .shard(id)?
+            .shard(&key)
             .lock()
-            .remove(id)
+            .remove(&key)
             .ok_or_else(|| ServerError::UnknownSession(id.to_string()))?;
         self.count.fetch_sub(1, Ordering::AcqRel);
         self.clients.release(&s.lock().client);
@@ -233,6 +274,7 @@ impl Sessions {
 mod tests {
     use super::*;
     use medgym_env::World;
+    use std::hash::BuildHasher;
 
     fn session() -> Session {
         // One world for every session: loading it takes seconds in a debug build, which would
@@ -303,6 +345,49 @@ mod tests {
         // The shard comes from the random part, so sessions spread over all shards.
         let used = store.shards.iter().filter(|s| !s.lock().is_empty()).count();
         assert_eq!(used, SHARDS);
+    }
+
+    #[test]
+    fn only_the_exact_id_finds_a_session() {
+        let store = Sessions::new(10, Duration::from_secs(10)).with_replica("r-1".into());
+        let id = store.insert(session()).expect("room");
+        assert!(store.get(&id).is_ok());
+        let random = &id["r-1.".len()..];
+        for alias in [
+            format!("r-1.{}", random.to_uppercase()),
+            format!("r-1.+{}", &random[1..]),
+            format!("r-1.{random}0"),
+            format!("r-1.{}", &random[1..]),
+            format!("r-1.{} ", &random[1..]),
+            format!("r-1..{random}"),
+            format!("r-1{random}"),
+            format!("r-1.{}g", &random[..31]),
+        ] {
+            assert!(
+                matches!(store.get(&alias), Err(ServerError::UnknownSession(_))),
+                "{alias}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_shards_keys_spread_over_its_table() {
+        // The shard and the table's hash are different functions of the key: were the shard
+        // made of the hash's bits, every key of a shard would hash alike in those bits and
+        // crowd into a sliver of its table.
+        let store = Sessions::new(5000, Duration::from_secs(10));
+        let mut low_bits = std::collections::HashSet::new();
+        for _ in 0..5000 {
+            let id = store.insert(session()).expect("room");
+            let key = store.key(&id).expect("ours");
+            if std::ptr::eq(store.shard(&key), &store.shards[0]) {
+                let hash = BuildHasherDefault::<KeyHasher>::default().hash_one(key);
+                low_bits.insert(hash % 64);
+            }
+        }
+        // About 78 keys land in shard 0 and cover about 45 of 64 residues; with the shard
+        // taken from these bits they would all have one.
+        assert!(low_bits.len() > 16, "{}", low_bits.len());
     }
 
     #[test]
