@@ -433,16 +433,7 @@ impl Env {
         ep.total_reward += reward.total();
         let terminated = ep.status == Status::Terminated;
         let truncated = matches!(ep.status, Status::Truncated(_));
-        let observation = Observation {
-            text: shown.text.clone(),
-            turn: ep.turn,
-            cost_usd: ep.cost_usd,
-            discomfort: ep.discomfort,
-            revealed_findings: ids(world, &shown.revealed),
-            denied_findings: ids(world, &shown.denied),
-            feedback: feedback.clone(),
-        };
-        ep.steps.push(Recorded {
+        let record = Recorded {
             action,
             text: shown.text,
             turn: ep.turn,
@@ -455,7 +446,9 @@ impl Env {
             terms: reward.terms(),
             terminated,
             truncated,
-        });
+        };
+        let observation = record.observation(world);
+        ep.steps.push(record);
         Ok(StepOutcome {
             observation,
             reward: reward.total(),
