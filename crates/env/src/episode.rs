@@ -191,7 +191,6 @@ enum Status {
 #[derive(Debug)]
 struct Episode {
     task: TaskIdx,
-    seed: u64,
     /// The reset info (task, domain, split, seed, episode id), which every step's info
     /// repeats: kept here rather than looked up in the knowledge on every step, where it
     /// lies far from anything else the step touches.
@@ -353,7 +352,6 @@ impl Env {
         };
         let episode = Episode {
             task,
-            seed: args.seed,
             info,
             options: args.options,
             rng: ChaCha8Rng::seed_from_u64(mix(args.seed, fnv(&case.id))),
@@ -609,7 +607,7 @@ impl Episode {
                     reward.repeat(&w);
                     shown.message = "you asked this before".into();
                 }
-                let variant = mix(self.seed, question_hash(&question));
+                let variant = mix(self.info.seed, question_hash(&question));
                 let answer = self.patient.answer(
                     k,
                     &world.lexicon,

@@ -33,12 +33,15 @@ pub struct Service {
     step_metrics: Arc<StepMetrics>,
 }
 
+/// The `action` label of each action kind, in the order of [`action_kind`].
+const ACTION_KINDS: [&str; 5] = ["ask", "exam", "search", "diagnose", "text"];
+
 /// The step path's metric handles, resolved once: looking a labelled counter up in the
 /// registry (hashing its key) on every step cost more than incrementing it.
 #[derive(Debug)]
 struct StepMetrics {
     /// By action kind, in the order of [`action_kind`].
-    steps: [metrics::Counter; 5],
+    steps: [metrics::Counter; ACTION_KINDS.len()],
     latency: metrics::Histogram,
     /// Resets, autoresets included.
     resets: metrics::Counter,
@@ -47,8 +50,7 @@ struct StepMetrics {
 impl StepMetrics {
     fn new() -> Self {
         StepMetrics {
-            steps: ["ask", "exam", "search", "diagnose", "text"]
-                .map(|kind| metrics::counter!(m::STEPS, "action" => kind)),
+            steps: ACTION_KINDS.map(|kind| metrics::counter!(m::STEPS, "action" => kind)),
             latency: metrics::histogram!(m::STEP_LATENCY),
             resets: metrics::counter!(m::RESETS),
         }
@@ -65,7 +67,7 @@ const TALLY_STEPS: usize = 32;
 #[derive(Debug)]
 struct StepTally<'a> {
     metrics: &'a StepMetrics,
-    steps: [u64; 5],
+    steps: [u64; ACTION_KINDS.len()],
     resets: u64,
     latencies: [f64; TALLY_STEPS],
     len: usize,
@@ -75,7 +77,7 @@ impl<'a> StepTally<'a> {
     fn new(metrics: &'a StepMetrics) -> Self {
         StepTally {
             metrics,
-            steps: [0; 5],
+            steps: [0; ACTION_KINDS.len()],
             resets: 0,
             latencies: [0.0; TALLY_STEPS],
             len: 0,
